@@ -1,0 +1,119 @@
+/* engine_cpu_assign.c — nearest centroid on the CPU, reproducing the float
+ * operations of FAISS 1.7.3's IndexFlat::search(k = 1) in Debian's generic
+ * x86-64 build, so labels and distances are bit-identical to FAISS's:
+ *  - n >= 20 points: blocks of 4096 points x 1024 centroids, the products
+ *    from one sgemm_ per block called exactly as FAISS calls it, then
+ *    dis = (|x|^2 + |c|^2) - 2 x.c clamped at 0 (L2) or x.c (IP);
+ *  - n < 20: direct sums, (x - c)^2 or x * c, in float and in order;
+ *  - strict comparison: on ties the lowest centroid index wins.
+ *
+ * Threads: the sgemm_ runs outside any OpenMP region, so the BLAS uses its
+ * own threads (Debian's default libblas is OpenBLAS' pthreads build, which
+ * serialises concurrent multi-threaded calls on one lock and cannot be
+ * switched to one thread per call safely: calling it from inside our
+ * OpenMP threads would either oversubscribe the cores or serialise). Our
+ * OpenMP threads then scan the block, one row of products per point. */
+#include <float.h>
+#include <math.h>
+
+#include "engine_cpu.h"
+#include "postprocess.h"
+
+/* Fortran BLAS, as FAISS declares it (FINTEGER = int). */
+extern void sgemm_(const char *transa, const char *transb, const int *m,
+                   const int *n, const int *k, const float *alpha,
+                   const float *a, const int *lda, const float *b,
+                   const int *ldb, const float *beta, float *c,
+                   const int *ldc);
+
+static void assign_direct(const fkm_cpu_state *s, const float *x, size_t n,
+                          const float *cent, size_t k, flashkm_metric metric,
+                          int64_t *labels, float *dist) {
+    const size_t d = s->d;
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        float best = metric == FLASHKM_METRIC_L2 ? HUGE_VALF : -FLT_MAX;
+        int64_t bl = 0;
+        for (size_t j = 0; j < k; j++) {
+            const float *cj = cent + j * d;
+            float acc = 0;
+            if (metric == FLASHKM_METRIC_L2) {
+                for (size_t t = 0; t < d; t++) {
+                    const float tmp = xi[t] - cj[t];
+                    acc += tmp * tmp;
+                }
+                if (acc < best) { best = acc; bl = (int64_t)j; }
+            } else {
+                for (size_t t = 0; t < d; t++) acc += xi[t] * cj[t];
+                if (acc > best) { best = acc; bl = (int64_t)j; }
+            }
+        }
+        labels[i] = bl;
+        dist[i] = best;
+    }
+}
+
+/* x.c products of points [i0, i1) and centroids [j0, j1) into ip, one row
+ * of (j1 - j0) per point: FAISS's sgemm_("Transpose", "Not transpose"). */
+static void block_products(const fkm_cpu_state *s, const float *x,
+                           const float *cent, size_t i0, size_t i1, size_t j0,
+                           size_t j1, float *ip) {
+    float one = 1, zero = 0;
+    int nyi = (int)(j1 - j0), nxi = (int)(i1 - i0), di = (int)s->d;
+    sgemm_("Transpose", "Not transpose", &nyi, &nxi, &di, &one,
+           cent + j0 * s->d, &di, x + i0 * s->d, &di, &zero, ip, &nyi);
+}
+
+static void scan_block(const fkm_cpu_state *s, const float *xnorm,
+                       size_t i0, size_t i1, size_t j0, size_t j1,
+                       flashkm_metric metric, int64_t *labels, float *dist) {
+    const float *ipb = s->ipblock;
+    const float *cn = s->cnorm;
+    const size_t w = j1 - j0;
+#pragma omp parallel for num_threads(s->nthreads) schedule(static)
+    for (size_t i = i0; i < i1; i++) {
+        const float *ip = ipb + (i - i0) * w;
+        float best = dist[i];
+        int64_t bl = labels[i];
+        if (metric == FLASHKM_METRIC_L2) {
+            const float xn = xnorm[i];
+            for (size_t j = 0; j < w; j++) {
+                float dis = xn + cn[j0 + j] - 2 * ip[j];
+                if (dis < 0) dis = 0;
+                if (dis < best) { best = dis; bl = (int64_t)(j0 + j); }
+            }
+        } else {
+            for (size_t j = 0; j < w; j++)
+                if (ip[j] > best) { best = ip[j]; bl = (int64_t)(j0 + j); }
+        }
+        dist[i] = best;
+        labels[i] = bl;
+    }
+}
+
+void fkm_cpu_assign_problem(fkm_cpu_state *s, size_t b, const float *cent,
+                            size_t k, flashkm_metric metric, int64_t *labels,
+                            float *dist) {
+    const size_t n = s->n, d = s->d;
+    const float *x = s->x + b * n * d;
+    const float *xnorm = s->xnorm + b * n;
+    if (n < FKM_CPU_BLAS_THRESHOLD) {
+        assign_direct(s, x, n, cent, k, metric, labels, dist);
+        return;
+    }
+    if (metric == FLASHKM_METRIC_L2) {
+#pragma omp parallel for num_threads(s->nthreads) schedule(static)
+        for (size_t j = 0; j < k; j++) s->cnorm[j] = fkm_norm_l2sqr(cent + j * d, d);
+    }
+    const float init = metric == FLASHKM_METRIC_L2 ? HUGE_VALF : -FLT_MAX;
+    for (size_t i = 0; i < n; i++) { dist[i] = init; labels[i] = 0; }
+    for (size_t i0 = 0; i0 < n; i0 += FKM_CPU_BLOCK_POINTS) {
+        size_t i1 = i0 + FKM_CPU_BLOCK_POINTS < n ? i0 + FKM_CPU_BLOCK_POINTS : n;
+        for (size_t j0 = 0; j0 < k; j0 += FKM_CPU_BLOCK_CENTROIDS) {
+            size_t j1 = j0 + FKM_CPU_BLOCK_CENTROIDS < k
+                            ? j0 + FKM_CPU_BLOCK_CENTROIDS : k;
+            block_products(s, x, cent, i0, i1, j0, j1, s->ipblock);
+            scan_block(s, xnorm, i0, i1, j0, j1, metric, labels, dist);
+        }
+    }
+}
