@@ -4,6 +4,9 @@
 #define FKM_DRIVER_H
 #include <stddef.h>
 #include "engine.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* One training request: `batch` problems of n x d (host floats, or device
  * values of dtype when on_device), results in outs[0 .. batch-1]. The
@@ -23,4 +26,7 @@ flashkm_status fkm_pick_engine(const flashkm_params *p, int on_device,
                                const fkm_engine_ops **eng);
 
 flashkm_status fkm_train_run(const fkm_train_request *r);
+#ifdef __cplusplus
+}
+#endif
 #endif

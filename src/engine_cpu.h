@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include "engine.h"
 #include "mt19937.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* FAISS's blocks for its BLAS search (distance_compute_blas_query_bs /
  * _database_bs), and the point count below which it computes distances
@@ -50,4 +53,7 @@ void fkm_cpu_update_problem(fkm_cpu_state *s, size_t b, size_t k,
 flashkm_status fkm_cpu_lloyd(void *state, const fkm_lloyd_config *cfg,
                              float *centroids, flashkm_iteration_stats *stats,
                              float *objective, double t0, double *search0);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,6 +5,9 @@
 #define FKM_PARAMS_H
 #include <stddef.h>
 #include "flashkm.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Element counts above this are refused as "absurd size" before any
  * allocation is tried (2^40 floats = 4 TiB). */
@@ -24,4 +27,7 @@ flashkm_status fkm_check_assign(const flashkm_params *p, size_t n, size_t d,
                                 size_t k, const float *x,
                                 const float *centroids, const int64_t *labels,
                                 const float *distances);
+#ifdef __cplusplus
+}
+#endif
 #endif

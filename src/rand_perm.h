@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "flashkm.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* FAISS's seed for the initial centroids of redo `redo`:
  * seed + 1 + redo * 15486557L computed in int64; RandomGenerator then keeps
@@ -17,4 +20,7 @@ uint32_t fkm_redo_seed(int seed, int redo);
  * large part of n. May fail with OUT_OF_MEMORY. */
 flashkm_status fkm_rand_perm_first(size_t n, uint32_t seed, size_t count,
                                    int64_t *out);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,9 @@
 #define FKM_STATS_H
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* k * sum(h^2) / (sum h)^2 in double over an int histogram of k counts,
  * summed in centroid order exactly as FAISS's imbalance_factor. */
@@ -12,4 +15,7 @@ double fkm_imbalance_factor(size_t k, const int *hist);
  * scratch) of the n labels, then the above. */
 double fkm_imbalance_of_labels(size_t n, size_t k, const int64_t *labels,
                                int *hist);
+#ifdef __cplusplus
+}
+#endif
 #endif
