@@ -221,8 +221,9 @@ static flashkm_status lloyd_redos(run *R, double t_start) {
     if (p->verbose) print_header(R, t_start);
     double t0 = fkm_now();
     for (size_t b = 0; b < r->batch; b++) {
-        memcpy(R->cur + b * k * d, p->init_centroids + b * n_init * d,
-               n_init * d * sizeof(float));
+        if (n_init > 0) /* init_centroids may be NULL then: no NULL + 0 */
+            memcpy(R->cur + b * k * d, p->init_centroids + b * n_init * d,
+                   n_init * d * sizeof(float));
         R->search[b] = 0;
         R->best_redo[b] = -1;
         R->n_stats[b] = 0;
