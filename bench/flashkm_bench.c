@@ -1,0 +1,200 @@
+/* flashkm_bench.c — time flashkm's Lloyd iterations on the GPU against the
+ * floor of BENCH.md, measured in the same run:
+ *   floor = max(2 B N K d / GEMM rate of the precision,
+ *               2 B N d bytes / device copy rate).
+ * Data is resident on the device (generated there); the time of one
+ * iteration is the median difference of consecutive iterations' `time`
+ * statistics, which the GPU engine takes from CUDA events.
+ *
+ * Usage: flashkm_bench [--json FILE] [--shape NAME] [--iters N]
+ *                      [--custom B,N,d,K,f16|f32]
+ * Prints a table; writes every number to FILE as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_gpu.h"
+#include "flashkm.h"
+
+typedef struct shape {
+    const char *name;
+    size_t B, N, d, K;
+    int f16; /* input type */
+} shape;
+
+static const shape kShapes[] = {
+    {"seed-example", 32, 65536, 128, 1024, 1},
+    {"ivf-1M-1k", 1, 1048576, 128, 1024, 0},
+    {"ivf-1M-1k", 1, 1048576, 128, 1024, 1},
+    {"ivf-1M-4k", 1, 1048576, 128, 4096, 0},
+    {"large-K", 1, 4194304, 128, 16384, 1},
+    {"embeddings-768", 1, 1048576, 768, 1024, 0},
+    {"pq-batched", 16, 65536, 8, 256, 0},
+    {"large-N", 1, 8388608, 128, 1024, 1},
+};
+
+static const char *prec_name(flashkm_precision p) {
+    switch (p) {
+    case FLASHKM_PRECISION_TF32: return "tf32";
+    case FLASHKM_PRECISION_FP16: return "fp16";
+    case FLASHKM_PRECISION_BF16: return "bf16";
+    default: return "fp32";
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median ms per iteration, or < 0 on failure. */
+static double time_shape(const shape *s, flashkm_precision prec, int iters, float *obj) {
+    void *dx = bench_make_data(s->B, s->N, s->d, s->f16, 1234 + s->K);
+    if (!dx) { fprintf(stderr, "%s: no device memory for the data\n", s->name); return -1; }
+    flashkm_params p;
+    flashkm_params_init(&p);
+    p.engine = FLASHKM_ENGINE_GPU;
+    p.precision = prec;
+    p.niter = iters;
+    p.max_points_per_centroid = 1 << 30; /* no subsampling: all N rows */
+    p.quiet_warnings = 1;
+    size_t nst = (size_t)iters;
+    flashkm_iteration_stats *st = calloc(nst * s->B, sizeof *st);
+    float *cent = malloc(s->B * s->K * s->d * sizeof(float));
+    flashkm_output *outs = calloc(s->B, sizeof *outs);
+    flashkm_status rc;
+    for (size_t b = 0; b < s->B; b++) {
+        outs[b].centroids = cent + b * s->K * s->d;
+        outs[b].stats = st + b * nst;
+        outs[b].stats_capacity = nst;
+    }
+    if (s->B == 1) {
+        rc = flashkm_train_device(&p, s->N, s->d, s->K, dx,
+                                  s->f16 ? FLASHKM_DTYPE_F16 : FLASHKM_DTYPE_F32, &outs[0]);
+    } else { /* no batched device entry: host input, then resident */
+        size_t count = s->B * s->N * s->d;
+        float *hx = malloc(count * sizeof(float));
+        if (s->f16) { /* the fp16 values, widened: same data as the device set */
+            uint16_t *h16 = malloc(count * 2);
+            bench_to_host(h16, dx, count * 2);
+            for (size_t i = 0; i < count; i++) {
+                uint32_t h = h16[i], sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f,
+                         m = h & 0x3ff, u;
+                u = e ? sign | ((e + 112) << 23) | (m << 13) : sign; /* data has no subnormals */
+                memcpy(&hx[i], &u, 4);
+            }
+            free(h16);
+        } else {
+            bench_to_host(hx, dx, count * 4);
+        }
+        rc = flashkm_train_batch(&p, s->B, s->N, s->d, s->K, hx, outs);
+        free(hx);
+    }
+    bench_free(dx);
+    double ms = -1;
+    if (rc != FLASHKM_OK) {
+        fprintf(stderr, "%s %s: %s: %s\n", s->name, prec_name(prec), flashkm_status_string(rc),
+                flashkm_last_error());
+    } else {
+        double *dt = malloc(nst * sizeof(double));
+        int m = 0;
+        for (int it = 1; it < iters; it++) dt[m++] = (st[it].time - st[it - 1].time) * 1e3;
+        qsort(dt, (size_t)m, sizeof(double), cmp_double);
+        ms = dt[m / 2];
+        *obj = outs[0].objective;
+        free(dt);
+    }
+    free(st); free(cent); free(outs);
+    return ms;
+}
+
+static double gemm_rate_for(const bench_ceilings *c, flashkm_precision p) {
+    switch (p) {
+    case FLASHKM_PRECISION_FP16: return c->tflops_fp16;
+    case FLASHKM_PRECISION_BF16: return c->tflops_bf16;
+    default: return c->tflops_tf32; /* fp32 is compared with the tf32 floor */
+    }
+}
+
+static void run_one(FILE *js, int *first, const bench_ceilings *c, const shape *s,
+                    flashkm_precision prec, int iters) {
+    float obj = 0;
+    double ms = time_shape(s, prec, iters, &obj);
+    double flops = 2.0 * s->B * s->N * (double)s->K * s->d;
+    double bytes = 2.0 * s->B * s->N * s->d * (s->f16 ? 2 : 4);
+    double t_math = flops / (gemm_rate_for(c, prec) * 1e12) * 1e3;
+    double t_mem = bytes / (c->copy_gbs * 1e9) * 1e3;
+    double floor = t_math > t_mem ? t_math : t_mem;
+    printf("%-15s %-4s %-4s B=%-3zu N=%-8zu d=%-4zu K=%-6zu %9.3f ms  floor %7.3f ms  ratio %6.2f\n",
+           s->name, s->f16 ? "fp16" : "fp32", prec_name(prec), s->B, s->N, s->d, s->K, ms, floor,
+           ms > 0 ? ms / floor : -1);
+    fflush(stdout);
+    if (js) {
+        fprintf(js, "%s\n    {\"shape\": \"%s\", \"input\": \"%s\", \"precision\": \"%s\", "
+                    "\"B\": %zu, \"N\": %zu, \"d\": %zu, \"K\": %zu, \"ms_per_iter\": %.4f, "
+                    "\"floor_ms\": %.4f, \"floor_math_ms\": %.4f, \"floor_mem_ms\": %.4f, "
+                    "\"ratio\": %.3f, \"objective\": %.6g}",
+                *first ? "" : ",", s->name, s->f16 ? "fp16" : "fp32", prec_name(prec), s->B,
+                s->N, s->d, s->K, ms, floor, t_math, t_mem, ms > 0 ? ms / floor : -1.0,
+                (double)obj);
+        *first = 0;
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *json = NULL, *only = NULL, *custom = NULL;
+    int iters = 12;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--custom") && i + 1 < argc) custom = argv[++i];
+        else { fprintf(stderr, "usage: %s [--json F] [--shape NAME] [--iters N] "
+                               "[--custom B,N,d,K,f16|f32]\n", argv[0]); return 2; }
+    }
+    if (iters < 3) iters = 3;
+    if (!flashkm_gpu_available()) { fprintf(stderr, "no CUDA device\n"); return 1; }
+    bench_ceilings c;
+    if (bench_measure_ceilings(&c)) return 1;
+    printf("GPU %s (%d MHz max SM clock), flashkm %s\n", bench_gpu_name(), bench_sm_clock_mhz(),
+           flashkm_version());
+    printf("ceilings: copy %.0f GB/s; GEMM fp16 %.0f, bf16 %.0f, tf32 %.0f, fp32 %.1f TFLOP/s\n",
+           c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
+    FILE *js = json ? fopen(json, "w") : NULL;
+    if (js) {
+        time_t now = time(NULL);
+        char date[32];
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        fprintf(js, "{\n  \"gpu\": \"%s\", \"sm_clock_max_mhz\": %d, \"date\": \"%s\", "
+                    "\"flashkm\": \"%s\", \"iters\": %d,\n  \"ceilings\": {\"copy_gbs\": %.1f, "
+                    "\"fp16_tflops\": %.1f, \"bf16_tflops\": %.1f, \"tf32_tflops\": %.1f, "
+                    "\"fp32_tflops\": %.2f},\n  \"results\": [",
+                bench_gpu_name(), bench_sm_clock_mhz(), date, flashkm_version(), iters,
+                c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
+    }
+    int first = 1;
+    if (custom) {
+        shape s = {"custom", 0, 0, 0, 0, 0};
+        char type[8] = "f32";
+        if (sscanf(custom, "%zu,%zu,%zu,%zu,%7s", &s.B, &s.N, &s.d, &s.K, type) < 4) return 2;
+        s.f16 = !strcmp(type, "f16");
+        run_one(js, &first, &c, &s, s.f16 ? FLASHKM_PRECISION_FP16 : FLASHKM_PRECISION_FP32, iters);
+        if (!s.f16) run_one(js, &first, &c, &s, FLASHKM_PRECISION_TF32, iters);
+    }
+    for (size_t i = 0; !custom && i < sizeof kShapes / sizeof *kShapes; i++) {
+        const shape *s = &kShapes[i];
+        if (only && strcmp(only, s->name)) continue;
+        if (s->f16) {
+            run_one(js, &first, &c, s, FLASHKM_PRECISION_FP16, iters);
+        } else {
+            run_one(js, &first, &c, s, FLASHKM_PRECISION_TF32, iters);
+            run_one(js, &first, &c, s, FLASHKM_PRECISION_FP32, iters);
+        }
+    }
+    if (js) {
+        fprintf(js, "\n  ]\n}\n");
+        fclose(js);
+    }
+    return 0;
+}

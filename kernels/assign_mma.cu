@@ -1,0 +1,328 @@
+/* assign_mma.cu — FlashAssign: every point's nearest centroid (squared L2)
+ * or largest inner product, on the tensor cores, without ever writing the
+ * N x K distance matrix.
+ *
+ * A block takes 128 points of one problem and walks all K centroids in
+ * tiles of 128, d in chunks of 16 32-bit words (16 floats or 32 halves):
+ * global -> registers (prefetched one step ahead) -> shared memory ->
+ * mma.sync (m16n8k8 tf32, m16n8k16 f16/bf16). 8 warps = 4 (points) x 2
+ * (centroids), each 32 x 64. After each centroid tile the accumulators are
+ * folded into a running (value, index) minimum in registers; the two warps
+ * sharing a point row meet in shared memory once at the end.
+ *
+ * fp32 precision uses split products (3xTF32: a = a_hi + a_lo, each a tf32
+ * value; a.b ~ a_hi.b_hi + a_hi.b_lo + a_lo.b_hi), which keeps about 21
+ * bits of each product, close to fp32's own rounding of the dot product.
+ *
+ * Ties go to the lower centroid index, as FAISS's search does. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+
+#include "gpu_state.h"
+
+#define ASG_BM 128
+#define ASG_BN 128
+#define ASG_KW 16  /* 32-bit words of a row per chunk */
+#define ASG_LDW 20 /* padded row stride: conflict-free fragment loads */
+#define ASG_THREADS 256
+
+struct AsgArgs {
+    const void *x;        /* batch * n * d, scaled, in the assignment type */
+    const void *c;        /* batch * k * d */
+    const float *xnorm;   /* batch * n */
+    const float *cnorm;   /* batch * k */
+    const float *scale;   /* batch: values were multiplied by scale */
+    uint32_t *keys;       /* batch * n: b * k + label */
+    float *dist;          /* batch * n */
+    size_t n, k, d;
+    unsigned tiles;       /* point tiles per problem */
+    int vec_ok;           /* rows are 16-byte aligned: vector loads */
+    int ip;               /* inner product metric */
+};
+
+/* 8 words of row `row` starting at element e0 (zero beyond d / invalid). */
+template <int EPW>
+__device__ __forceinline__ void asg_gload(uint32_t r[8], const void *base,
+                                          size_t row, bool valid, size_t e0,
+                                          size_t d, int vec_ok) {
+    const size_t need = 8 * EPW;
+    if (EPW == 1) {
+        const uint32_t *p = (const uint32_t *)base + row * d;
+        if (valid && vec_ok && e0 + need <= d) {
+            uint4 lo = __ldg((const uint4 *)(p + e0));
+            uint4 hi = __ldg((const uint4 *)(p + e0 + 4));
+            r[0] = lo.x; r[1] = lo.y; r[2] = lo.z; r[3] = lo.w;
+            r[4] = hi.x; r[5] = hi.y; r[6] = hi.z; r[7] = hi.w;
+            return;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            r[e] = (valid && e0 + e < d) ? __ldg(p + e0 + e) : 0u;
+    } else {
+        const unsigned short *p = (const unsigned short *)base + row * d;
+        if (valid && vec_ok && e0 + need <= d) {
+            uint4 lo = __ldg((const uint4 *)(p + e0));
+            uint4 hi = __ldg((const uint4 *)(p + e0 + 8));
+            r[0] = lo.x; r[1] = lo.y; r[2] = lo.z; r[3] = lo.w;
+            r[4] = hi.x; r[5] = hi.y; r[6] = hi.z; r[7] = hi.w;
+            return;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            uint32_t v0 = (valid && e0 + 2 * e < d) ? __ldg(p + e0 + 2 * e) : 0u;
+            uint32_t v1 = (valid && e0 + 2 * e + 1 < d) ? __ldg(p + e0 + 2 * e + 1) : 0u;
+            r[e] = v0 | (v1 << 16);
+        }
+    }
+}
+
+__device__ __forceinline__ uint32_t asg_tf32(float v) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r;
+}
+
+__device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4],
+                                         const uint32_t b[2]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <int KIND>
+__device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
+                                       const uint32_t b[2]) {
+    if (KIND == FKM_ASG_F16)
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+/* One k-step (8 words) of a warp's 32 x 64 tile. Fragment word layout is
+ * the same for m16n8k8 tf32 and m16n8k16 16-bit types. */
+template <int KIND>
+__device__ __forceinline__ void asg_kstep(float acc[2][8][4],
+                                          const uint32_t *As,
+                                          const uint32_t *Bs, int kw, int wm,
+                                          int wn, int g, int t) {
+    uint32_t a[2][4], al[2][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++) {
+        const uint32_t *ap = As + (wm * 32 + mt * 16 + g) * ASG_LDW + kw + t;
+        a[mt][0] = ap[0];
+        a[mt][1] = ap[8 * ASG_LDW];
+        a[mt][2] = ap[4];
+        a[mt][3] = ap[8 * ASG_LDW + 4];
+        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float v = __uint_as_float(a[mt][i]);
+                uint32_t hi = asg_tf32(v);
+                if (KIND == FKM_ASG_F32X3) al[mt][i] = asg_tf32(v - __uint_as_float(hi));
+                a[mt][i] = hi;
+            }
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        const uint32_t *bp = Bs + (wn * 64 + nt * 8 + g) * ASG_LDW + kw + t;
+        uint32_t b[2] = {bp[0], bp[4]}, bl[2];
+        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                float v = __uint_as_float(b[i]);
+                uint32_t hi = asg_tf32(v);
+                if (KIND == FKM_ASG_F32X3) bl[i] = asg_tf32(v - __uint_as_float(hi));
+                b[i] = hi;
+            }
+        }
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+            if (KIND == FKM_ASG_F32X3) {
+                mma_tf32(acc[mt][nt], al[mt], b);
+                mma_tf32(acc[mt][nt], a[mt], bl);
+                mma_tf32(acc[mt][nt], a[mt], b);
+            } else if (KIND == FKM_ASG_TF32) {
+                mma_tf32(acc[mt][nt], a[mt], b);
+            } else {
+                mma_16<KIND>(acc[mt][nt], a[mt], b);
+            }
+        }
+    }
+}
+
+__device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
+                                           uint32_t bi) {
+    return v < bv || (v == bv && i < bi);
+}
+
+/* Fold one centroid tile's products into the running minima. */
+__device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
+                                         size_t n0, float acc[2][8][4],
+                                         float bv[4], uint32_t bi[4],
+                                         float inv_s2, int wn, int t) {
+    const float *cn = A.cnorm + b * A.k;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            size_t col = n0 + wn * 64 + nt * 8 + 2 * t + j;
+            if (col >= A.k) continue;
+            float cnv = A.ip ? 0.f : __ldg(cn + col);
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    float ipv = acc[mt][nt][h * 2 + j] * inv_s2;
+                    float v = A.ip ? -ipv : cnv - 2.f * ipv;
+                    int r = mt * 2 + h;
+                    if (v < bv[r]) { bv[r] = v; bi[r] = (uint32_t)col; }
+                }
+            }
+        }
+    }
+}
+
+template <int KIND>
+__global__ void __launch_bounds__(ASG_THREADS, 2)
+assign_mma_kernel(const AsgArgs A) {
+    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
+    __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
+    __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
+    __shared__ float red_v[ASG_BM];
+    __shared__ uint32_t red_i[ASG_BM];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
+    const size_t b = blockIdx.x / A.tiles;
+    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
+    const size_t elem = EPW == 2 ? 2 : 4;
+    const char *xb = (const char *)A.x + b * A.n * A.d * elem;
+    const char *cb = (const char *)A.c + b * A.k * A.d * elem;
+    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+
+    const int lrow = tid >> 1;                  /* row this thread loads */
+    const size_t le = (size_t)(tid & 1) * 8 * EPW; /* its element offset */
+    const size_t chunk = (size_t)ASG_KW * EPW;  /* elements per chunk */
+    const size_t kchunks = (A.d + chunk - 1) / chunk;
+    const size_t ntiles = (A.k + ASG_BN - 1) / ASG_BN;
+    const size_t steps = kchunks * ntiles;
+
+    float bv[4];
+    uint32_t bi[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
+    float acc[2][8][4];
+    uint32_t ra[8], rb[8];
+    const bool arow_ok = p0 + lrow < A.n;
+    asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, le, A.d, A.vec_ok);
+    asg_gload<EPW>(rb, cb, lrow, (size_t)lrow < A.k, le, A.d, A.vec_ok);
+
+    for (size_t st = 0; st < steps; st++) {
+        const size_t kc = st % kchunks, n0 = (st / kchunks) * ASG_BN;
+        __syncthreads();
+        uint4 *as4 = (uint4 *)(As + lrow * ASG_LDW + (tid & 1) * 8);
+        uint4 *bs4 = (uint4 *)(Bs + lrow * ASG_LDW + (tid & 1) * 8);
+        as4[0] = make_uint4(ra[0], ra[1], ra[2], ra[3]);
+        as4[1] = make_uint4(ra[4], ra[5], ra[6], ra[7]);
+        bs4[0] = make_uint4(rb[0], rb[1], rb[2], rb[3]);
+        bs4[1] = make_uint4(rb[4], rb[5], rb[6], rb[7]);
+        __syncthreads();
+        if (st + 1 < steps) { /* next step's tiles, in flight during the MMAs */
+            const size_t kn = (st + 1) % kchunks, nn = ((st + 1) / kchunks) * ASG_BN;
+            asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, kn * chunk + le, A.d, A.vec_ok);
+            asg_gload<EPW>(rb, cb, nn + lrow, nn + lrow < A.k, kn * chunk + le, A.d, A.vec_ok);
+        }
+        if (kc == 0) {
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) acc[mt][nt][i] = 0.f;
+        }
+        asg_kstep<KIND>(acc, As, Bs, 0, wm, wn, g, t);
+        asg_kstep<KIND>(acc, As, Bs, 8, wm, wn, g, t);
+        if (kc == kchunks - 1) asg_fold(A, b, n0, acc, bv, bi, inv_s2, wn, t);
+    }
+
+    /* The 4 lanes of a group hold the same rows: meet by shuffles. */
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv[r], off);
+            uint32_t oi = __shfl_xor_sync(0xffffffffu, bi[r], off);
+            if (asg_better(ov, oi, bv[r], bi[r])) { bv[r] = ov; bi[r] = oi; }
+        }
+    }
+    /* Then the two warps (wn = 0, 1) that share the rows. */
+    const int row_of[4] = {0, 8, 16, 24};
+    if (wn == 1 && t == 0) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int row = wm * 32 + row_of[r] + g; /* mt*16 + h*8 + g */
+            red_v[row] = bv[r];
+            red_i[row] = bi[r];
+        }
+    }
+    __syncthreads();
+    if (wn == 0 && t == 0) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int row = wm * 32 + row_of[r] + g;
+            float v = bv[r];
+            uint32_t i = bi[r];
+            if (asg_better(red_v[row], red_i[row], v, i)) { v = red_v[row]; i = red_i[row]; }
+            if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
+            size_t p = p0 + row;
+            if (p >= A.n) continue;
+            float dv;
+            if (A.ip) {
+                dv = -v;
+            } else {
+                dv = A.xnorm[b * A.n + p] + v;
+                if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
+            }
+            A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
+            A.dist[b * A.n + p] = dv;
+        }
+    }
+}
+
+extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
+                                  flashkm_metric metric) {
+    AsgArgs A;
+    A.x = s->xa;
+    A.c = s->centa;
+    A.xnorm = s->xnorm;
+    A.cnorm = s->cnorm;
+    A.scale = s->scale;
+    A.keys = s->keys;
+    A.dist = s->dist;
+    A.n = s->n;
+    A.k = k;
+    A.d = s->d;
+    A.tiles = (unsigned)((s->n + ASG_BM - 1) / ASG_BM);
+    size_t elem = (s->asg == FKM_ASG_F16 || s->asg == FKM_ASG_BF16) ? 2 : 4;
+    A.vec_ok = (s->d * elem) % 16 == 0;
+    A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
+    dim3 grid((unsigned)(A.tiles * s->batch));
+    switch (s->asg) {
+    case FKM_ASG_F32X3: assign_mma_kernel<FKM_ASG_F32X3><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
+    case FKM_ASG_TF32: assign_mma_kernel<FKM_ASG_TF32><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
+    case FKM_ASG_F16: assign_mma_kernel<FKM_ASG_F16><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
+    case FKM_ASG_BF16: assign_mma_kernel<FKM_ASG_BF16><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
+    }
+}

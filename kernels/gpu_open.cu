@@ -1,0 +1,210 @@
+/* gpu_open.cu — opening and closing the GPU engine: device and stream,
+ * the memory plan (every buffer of the run, counted before anything is
+ * allocated and refused with FLASHKM_ERR_OUT_OF_MEMORY naming the bytes
+ * when over the device's free memory, params->gpu_memory_limit or
+ * FLASHKM_GPU_MEMORY_LIMIT), one allocation carved into the buffers, and
+ * the upload. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_open.h"
+
+extern "C" flashkm_status fkm_cuda_status(cudaError_t e, const char *what) {
+    cudaGetLastError(); /* clear a non-sticky error so later calls work */
+    if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice)
+        return fkm_set_error(FLASHKM_ERR_NO_DEVICE, "no usable CUDA device (%s: %s)", what,
+                             cudaGetErrorString(e));
+    if (e == cudaErrorMemoryAllocation)
+        return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY, "device memory allocation failed (%s: %s)",
+                             what, cudaGetErrorString(e));
+    return fkm_set_error(FLASHKM_ERR_DEVICE, "CUDA error in %s: %s", what, cudaGetErrorString(e));
+}
+
+static size_t dtype_bytes(flashkm_dtype t) { return t == FLASHKM_DTYPE_F32 ? 4 : 2; }
+
+static fkm_asg_kind asg_of(flashkm_precision p) {
+    switch (p) {
+    case FLASHKM_PRECISION_TF32: return FKM_ASG_TF32;
+    case FLASHKM_PRECISION_FP16: return FKM_ASG_F16;
+    case FLASHKM_PRECISION_BF16: return FKM_ASG_BF16;
+    default: return FKM_ASG_F32X3;
+    }
+}
+
+static size_t asg_bytes(fkm_asg_kind a) { return a == FKM_ASG_F16 || a == FKM_ASG_BF16 ? 2 : 4; }
+
+/* The assignment reads its own copy unless x already has its type. */
+static int needs_xa(const fkm_gpu_state *s) {
+    return asg_bytes(s->asg) == 4 ? s->xdtype != FLASHKM_DTYPE_F32
+                                  : !((s->asg == FKM_ASG_F16 && s->xdtype == FLASHKM_DTYPE_F16) ||
+                                      (s->asg == FKM_ASG_BF16 && s->xdtype == FLASHKM_DTYPE_BF16));
+}
+
+#define FKM_ALIGN(v) (((v) + 255) & ~(size_t)255)
+
+/* Byte offsets of every buffer in the one allocation; returns the total. */
+static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
+    const size_t rows = s->batch * s->n, groups = s->batch * s->k_max, d = s->d;
+    size_t sz[FKM_NBUF] = {0};
+    sz[B_X] = rows * d * dtype_bytes(s->xdtype);
+    sz[B_XA] = needs_xa(s) ? rows * d * asg_bytes(s->asg) : 0;
+    sz[B_SCALE] = s->batch * sizeof(float);
+    sz[B_XNORM] = rows * sizeof(float);
+    sz[B_W] = weighted ? rows * sizeof(float) : 0;
+    sz[B_CENT] = groups * d * sizeof(float);
+    sz[B_CENTA] = asg_bytes(s->asg) == 2 ? groups * d * 2 : 0;
+    sz[B_CNORM] = groups * sizeof(float);
+    sz[B_DIST] = rows * sizeof(float);
+    sz[B_KEYS] = sz[B_KEYS2] = sz[B_IOTA] = sz[B_ORDER] = rows * sizeof(uint32_t);
+    sz[B_SEG] = (groups + 1) * sizeof(uint32_t);
+    sz[B_HASSIGN] = groups * sizeof(float) > s->batch * 4 ? groups * sizeof(float) : s->batch * 4;
+    sz[B_SORT] = s->sort_tmp_bytes;
+    sz[B_OBJ] = s->batch * FKM_OBJ_BLOCKS * sizeof(double);
+    sz[B_STATS] = s->batch * (size_t)s->niter_cap * sizeof(flashkm_iteration_stats);
+    sz[B_MT] = s->batch * sizeof(fkm_mt19937);
+    size_t total = 0;
+    for (int i = 0; i < FKM_NBUF; i++) {
+        off[i] = total;
+        total += FKM_ALIGN(sz[i]);
+    }
+    return total;
+}
+
+static size_t env_limit(void) {
+    const char *v = getenv("FLASHKM_GPU_MEMORY_LIMIT");
+    if (!v || !*v) return 0;
+    char *end = NULL;
+    unsigned long long l = strtoull(v, &end, 10);
+    return (end && *end == 0) ? (size_t)l : 0;
+}
+
+static flashkm_status check_sizes(const fkm_gpu_state *s) {
+    const size_t rows = s->batch * s->n, groups = s->batch * s->k_max;
+    if (s->batch > 65535)
+        return fkm_set_error(FLASHKM_ERR_UNSUPPORTED, "GPU engine: batch = %zu > 65535", s->batch);
+    if (rows >= ((size_t)1 << 32) - 1 || groups >= ((size_t)1 << 31))
+        return fkm_set_error(FLASHKM_ERR_UNSUPPORTED,
+                             "GPU engine: batch * n = %zu rows or batch * k = %zu centroids "
+                             "exceed 32-bit indices", rows, groups);
+    if ((s->n + 127) / 128 * s->batch >= ((size_t)1 << 31))
+        return fkm_set_error(FLASHKM_ERR_UNSUPPORTED, "GPU engine: too many rows");
+    return FLASHKM_OK;
+}
+
+static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int weighted) {
+    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, fkm_bits_for(s->batch * s->k_max));
+    size_t off[FKM_NBUF];
+    const size_t need = plan(s, weighted, off);
+    size_t limit = p->gpu_memory_limit, env = env_limit();
+    if (env && (!limit || env < limit)) limit = env;
+    size_t free_b = 0, total_b = 0;
+    FKM_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
+    if (limit && need > limit)
+        return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
+                             "GPU engine needs %zu bytes of device memory, over the limit of "
+                             "%zu bytes", need, limit);
+    if (need > free_b)
+        return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
+                             "GPU engine needs %zu bytes of device memory, %zu bytes are free "
+                             "on device %d", need, free_b, s->device);
+    cudaError_t e = cudaMalloc(&s->base, need);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
+                             "GPU engine: cudaMalloc of %zu bytes failed on device %d", need,
+                             s->device);
+    }
+    if (e != cudaSuccess) return fkm_cuda_status(e, "cudaMalloc");
+    char *b = (char *)s->base;
+    s->x = b + off[B_X];
+    s->xa = needs_xa(s) ? (void *)(b + off[B_XA]) : s->x;
+    s->scale = (float *)(b + off[B_SCALE]);
+    s->xnorm = (float *)(b + off[B_XNORM]);
+    s->w = weighted ? (float *)(b + off[B_W]) : NULL;
+    s->cent = (float *)(b + off[B_CENT]);
+    s->centa = asg_bytes(s->asg) == 2 ? (void *)(b + off[B_CENTA]) : (void *)s->cent;
+    s->cnorm = (float *)(b + off[B_CNORM]);
+    s->dist = (float *)(b + off[B_DIST]);
+    s->keys = (uint32_t *)(b + off[B_KEYS]);
+    s->keys_sorted = (uint32_t *)(b + off[B_KEYS2]);
+    s->iota = (uint32_t *)(b + off[B_IOTA]);
+    s->order = (uint32_t *)(b + off[B_ORDER]);
+    s->seg = (uint32_t *)(b + off[B_SEG]);
+    s->hassign = (float *)(b + off[B_HASSIGN]);
+    s->sort_tmp = b + off[B_SORT];
+    s->obj_part = (double *)(b + off[B_OBJ]);
+    s->dstats = (flashkm_iteration_stats *)(b + off[B_STATS]);
+    s->mt = (fkm_mt19937 *)(b + off[B_MT]);
+    return FLASHKM_OK;
+}
+
+__global__ void iota_kernel(uint32_t *v, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        v[i] = (uint32_t)i;
+}
+
+static flashkm_status open_on_device(fkm_gpu_state *s, const flashkm_params *p,
+                                     const fkm_data *data) {
+    flashkm_status st = check_sizes(s);
+    if (st != FLASHKM_OK) return st;
+    if (p->stream) {
+        s->stream = (cudaStream_t)p->stream;
+    } else {
+        FKM_CUDA_TRY(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+        s->own_stream = 1;
+    }
+    st = allocate(s, p, data->weights != NULL);
+    if (st != FLASHKM_OK) return st;
+    iota_kernel<<<1024, 256, 0, s->stream>>>(s->iota, s->batch * s->n);
+    FKM_CUDA_TRY(cudaGetLastError());
+    st = fkm_gpu_upload(s, data);
+    if (st == FLASHKM_OK) st = fkm_gpu_prepare_points(s);
+    return st;
+}
+
+extern "C" void fkm_gpu_close(void *state) {
+    fkm_gpu_state *s = (fkm_gpu_state *)state;
+    if (!s) return;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaSetDevice(s->device);
+    if (s->stream) cudaStreamSynchronize(s->stream);
+    if (s->base) cudaFree(s->base);
+    if (s->own_stream) cudaStreamDestroy(s->stream);
+    cudaSetDevice(prev);
+    free(s);
+}
+
+extern "C" flashkm_status fkm_gpu_open(const flashkm_params *p, const fkm_data *data,
+                                       size_t k_max, void **state) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) return fkm_cuda_status(e, "cudaGetDeviceCount");
+    if (p->device < 0 || p->device >= count)
+        return fkm_set_error(count ? FLASHKM_ERR_INVALID_ARGUMENT : FLASHKM_ERR_NO_DEVICE,
+                             "device = %d but %d CUDA device(s) are present", p->device, count);
+    flashkm_status st = FLASHKM_OK;
+    fkm_gpu_state *s = (fkm_gpu_state *)fkm_alloc(1, sizeof *s, &st);
+    if (!s) return st;
+    memset(s, 0, sizeof *s);
+    s->device = p->device;
+    s->batch = data->batch;
+    s->n = data->n;
+    s->d = data->d;
+    s->k_max = k_max;
+    s->asg = asg_of(p->precision);
+    s->xdtype = data->on_device ? data->dtype : FLASHKM_DTYPE_F32;
+    s->niter_cap = p->niter > 0 ? p->niter : 1;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    e = cudaSetDevice(s->device);
+    st = e == cudaSuccess ? open_on_device(s, p, data) : fkm_cuda_status(e, "cudaSetDevice");
+    cudaSetDevice(prev);
+    if (st != FLASHKM_OK) {
+        fkm_gpu_close(s);
+        return st;
+    }
+    *state = s;
+    return FLASHKM_OK;
+}

@@ -1,0 +1,96 @@
+/* gpu_state.h — what the GPU engine keeps for one open(): the data on the
+ * device, every work buffer (allocated once per open, sized by
+ * fkm_gpu_plan), and the launchers of each stage (one .cu file per stage).
+ * Shared by the CUDA files of kernels/ only. */
+#ifndef FKM_GPU_STATE_H
+#define FKM_GPU_STATE_H
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "errors.h"
+#include "mt19937.h"
+
+/* Element type the assignment kernel reads; fp32 precision runs split
+ * (3xTF32) products, tf32 one product per pair. */
+typedef enum fkm_asg_kind {
+    FKM_ASG_F32X3 = 0,
+    FKM_ASG_TF32 = 1,
+    FKM_ASG_F16 = 2,
+    FKM_ASG_BF16 = 3
+} fkm_asg_kind;
+
+typedef struct fkm_gpu_state {
+    int device;
+    cudaStream_t stream;
+    int own_stream;
+    size_t batch, n, d, k_max;
+    fkm_asg_kind asg;
+    flashkm_dtype xdtype;    /* dtype of x (the update reads it) */
+    void *x;                 /* batch * n * d opened rows, xdtype */
+    void *xa;                /* the assignment's copy (== x when same type) */
+    float *scale;            /* per problem: power of two applied to xa, cents */
+    float *xnorm;            /* batch * n: |x|^2 of the rows as assigned */
+    float *w;                /* batch * n weights or NULL */
+    float *cent;             /* batch * k_max * d fp32 centroids */
+    void *centa;             /* centroids as the assignment reads them */
+    float *cnorm;            /* batch * k_max |c|^2 */
+    float *dist;             /* batch * n distance to the nearest */
+    uint32_t *keys;          /* batch * n: b * k + label (sort input) */
+    uint32_t *keys_sorted;
+    uint32_t *iota;          /* 0 .. batch*n-1 (sort values input) */
+    uint32_t *order;         /* rows grouped by (problem, centroid) */
+    uint32_t *seg;           /* batch * k_max + 1 group offsets */
+    float *hassign;          /* batch * k_max */
+    void *sort_tmp;
+    size_t sort_tmp_bytes;
+    double *obj_part;        /* batch * FKM_OBJ_BLOCKS partial sums */
+    flashkm_iteration_stats *dstats; /* batch * niter_max (device) */
+    int niter_cap;
+    fkm_mt19937 *mt;         /* batch split generators */
+    void *base;              /* the one allocation all of the above live in */
+} fkm_gpu_state;
+
+#define FKM_OBJ_BLOCKS 64
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* CUDA error -> flashkm status with CUDA's text; `what` names the call. */
+flashkm_status fkm_cuda_status(cudaError_t e, const char *what);
+
+/* gpu_upload.cu */
+flashkm_status fkm_gpu_upload(fkm_gpu_state *s, const fkm_data *data);
+flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s);
+void fkm_launch_gather_rows_f32(const fkm_gpu_state *s, const uint32_t *rows,
+                                size_t count, float *out);
+void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k);
+
+/* assign_mma.cu: labels into keys (b * k + label) and distances. */
+void fkm_launch_assign(fkm_gpu_state *s, size_t k, flashkm_metric metric);
+
+/* update_sort.cu */
+size_t fkm_sort_tmp_bytes(size_t items, int end_bit);
+void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen);
+
+/* split.cu: objective, imbalance, split, stats[it], post-processing. */
+void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen,
+                                 int it, int niter, int spherical,
+                                 int int_centroids);
+#ifdef __cplusplus
+}
+#endif
+
+#define FKM_CUDA_TRY(call)                                            \
+    do {                                                              \
+        cudaError_t fkm_e_ = (call);                                  \
+        if (fkm_e_ != cudaSuccess) return fkm_cuda_status(fkm_e_, #call); \
+    } while (0)
+
+static inline int fkm_bits_for(size_t v) {
+    int b = 0;
+    while (b < 32 && (((size_t)1) << b) < v) b++;
+    return b < 1 ? 1 : b;
+}
+#endif

@@ -1,0 +1,254 @@
+/* gpu_upload.cu — getting the opened rows onto the device once: host rows
+ * through pinned staging (gathered and checked for NaN/Inf on the way),
+ * device rows gathered and checked on the device; then the assignment's
+ * copy (fp16/bf16 when asked, scaled by a power of two so fp16 cannot
+ * overflow) and the row norms. Also the per-iteration centroid preparation
+ * and the fp32 row gather behind the gather op. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_state.h"
+
+#define FKM_STAGE_BYTES ((size_t)32 << 20)
+
+__device__ __forceinline__ float fkm_ld(const void *p, size_t i, int dt) {
+    if (dt == FLASHKM_DTYPE_F32) return ((const float *)p)[i];
+    if (dt == FLASHKM_DTYPE_F16) return __half2float(((const __half *)p)[i]);
+    return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+}
+
+static int host_all_finite(const float *v, size_t count) {
+    unsigned bad = 0;
+    const uint32_t *u = (const uint32_t *)v;
+    for (size_t i = 0; i < count; i++) bad |= ((u[i] >> 23) & 0xffu) == 0xffu;
+    return !bad;
+}
+
+/* Host fp32 rows: copy (gathering the subset) into pinned staging, checking
+ * finiteness while the bytes pass, and upload in 32 MiB pieces, two
+ * staging halves alternating so the copy overlaps the transfer. */
+static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
+    const size_t d = s->d, row_bytes = d * sizeof(float);
+    size_t rows_per = FKM_STAGE_BYTES / row_bytes;
+    if (rows_per == 0) rows_per = 1;
+    if (rows_per > s->n) rows_per = s->n;
+    float *stage = NULL;
+    FKM_CUDA_TRY(cudaHostAlloc((void **)&stage, 2 * rows_per * row_bytes, cudaHostAllocDefault));
+    cudaEvent_t done[2];
+    cudaEventCreateWithFlags(&done[0], cudaEventDisableTiming);
+    cudaEventCreateWithFlags(&done[1], cudaEventDisableTiming);
+    flashkm_status st = FLASHKM_OK;
+    int half = 0, finite = 1;
+    const float *x = (const float *)data->x;
+    for (size_t b = 0; b < s->batch && st == FLASHKM_OK; b++) {
+        const float *xb = x + b * data->n_full * d;
+        if (data->rows && data->check_finite)
+            finite &= host_all_finite(xb, data->n_full * d);
+        for (size_t r0 = 0; r0 < s->n; r0 += rows_per) {
+            size_t cnt = s->n - r0 < rows_per ? s->n - r0 : rows_per;
+            float *dst = stage + (size_t)half * rows_per * d;
+            cudaError_t e = cudaEventSynchronize(done[half]);
+            if (e != cudaSuccess) { st = fkm_cuda_status(e, "cudaEventSynchronize"); break; }
+            if (data->rows) {
+                for (size_t i = 0; i < cnt; i++)
+                    memcpy(dst + i * d, xb + (size_t)data->rows[r0 + i] * d, row_bytes);
+            } else {
+                memcpy(dst, xb + r0 * d, cnt * row_bytes);
+                if (data->check_finite) finite &= host_all_finite(dst, cnt * d);
+            }
+            float *to = (float *)s->x + (b * s->n + r0) * d;
+            e = cudaMemcpyAsync(to, dst, cnt * row_bytes, cudaMemcpyHostToDevice, s->stream);
+            if (e == cudaSuccess) e = cudaEventRecord(done[half], s->stream);
+            if (e != cudaSuccess) { st = fkm_cuda_status(e, "cudaMemcpyAsync"); break; }
+            half ^= 1;
+        }
+    }
+    cudaError_t e = cudaStreamSynchronize(s->stream);
+    if (st == FLASHKM_OK && e != cudaSuccess) st = fkm_cuda_status(e, "upload");
+    cudaEventDestroy(done[0]);
+    cudaEventDestroy(done[1]);
+    cudaFreeHost(stage);
+    if (st == FLASHKM_OK && !finite)
+        st = fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT, "input contains NaN's or Inf's");
+    return st;
+}
+
+__global__ void finite_kernel(const void *x, size_t count, int dt, int *bad) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    int b = 0;
+    for (; i < count; i += stride) b |= !isfinite(fkm_ld(x, i, dt));
+    if (__syncthreads_or(b) && threadIdx.x == 0) *bad = 1;
+}
+
+/* Row r of problem b -> opened row: element-wise copy, same dtype. */
+__global__ void gather_dev_kernel(const void *x, size_t n_full, size_t n,
+                                  size_t d, size_t elem, const int64_t *rows,
+                                  void *out) {
+    size_t total = n * d; /* per problem */
+    size_t b = blockIdx.y;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / d, j = i % d;
+        size_t src = (b * n_full + (size_t)rows[r]) * d + j, dst = b * total + i;
+        if (elem == 4) ((float *)out)[dst] = ((const float *)x)[src];
+        else ((unsigned short *)out)[dst] = ((const unsigned short *)x)[src];
+    }
+}
+
+static flashkm_status upload_device(fkm_gpu_state *s, const fkm_data *data) {
+    size_t elem = data->dtype == FLASHKM_DTYPE_F32 ? 4 : 2;
+    int *bad = NULL;
+    int64_t *rows = NULL;
+    flashkm_status st = FLASHKM_OK;
+    FKM_CUDA_TRY(cudaMalloc((void **)&bad, sizeof(int)));
+    cudaError_t e = cudaMemsetAsync(bad, 0, sizeof(int), s->stream);
+    if (e == cudaSuccess && data->check_finite) {
+        finite_kernel<<<1024, 256, 0, s->stream>>>(data->x, s->batch * data->n_full * s->d,
+                                                   (int)data->dtype, bad);
+        e = cudaGetLastError();
+    }
+    if (e == cudaSuccess && data->rows) {
+        e = cudaMalloc((void **)&rows, s->n * sizeof(int64_t));
+        if (e == cudaSuccess)
+            e = cudaMemcpyAsync(rows, data->rows, s->n * sizeof(int64_t),
+                                cudaMemcpyHostToDevice, s->stream);
+        if (e == cudaSuccess) {
+            dim3 grid(1024, (unsigned)s->batch);
+            gather_dev_kernel<<<grid, 256, 0, s->stream>>>(data->x, data->n_full, s->n,
+                                                           s->d, elem, rows, s->x);
+            e = cudaGetLastError();
+        }
+    } else if (e == cudaSuccess) {
+        e = cudaMemcpyAsync(s->x, data->x, s->batch * s->n * s->d * elem,
+                            cudaMemcpyDeviceToDevice, s->stream);
+    }
+    int hbad = 0;
+    if (e == cudaSuccess) e = cudaMemcpyAsync(&hbad, bad, sizeof(int), cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+    if (e != cudaSuccess) st = fkm_cuda_status(e, "device input");
+    cudaFree(bad);
+    if (rows) cudaFree(rows);
+    if (st == FLASHKM_OK && hbad)
+        st = fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT, "input contains NaN's or Inf's");
+    return st;
+}
+
+static flashkm_status upload_weights(fkm_gpu_state *s, const fkm_data *data) {
+    if (!data->weights) return FLASHKM_OK;
+    flashkm_status st = FLASHKM_OK;
+    float *h = (float *)fkm_alloc(s->batch * s->n, sizeof(float), &st);
+    if (!h) return st;
+    for (size_t b = 0; b < s->batch; b++)
+        for (size_t i = 0; i < s->n; i++)
+            h[b * s->n + i] = data->weights[b * data->n_full +
+                                            (data->rows ? (size_t)data->rows[i] : i)];
+    cudaError_t e = cudaMemcpy(s->w, h, s->batch * s->n * sizeof(float), cudaMemcpyHostToDevice);
+    free(h);
+    return e == cudaSuccess ? FLASHKM_OK : fkm_cuda_status(e, "weights upload");
+}
+
+extern "C" flashkm_status fkm_gpu_upload(fkm_gpu_state *s, const fkm_data *data) {
+    flashkm_status st = data->on_device ? upload_device(s, data) : upload_host(s, data);
+    if (st == FLASHKM_OK) st = upload_weights(s, data);
+    return st;
+}
+
+/* --- the assignment's copy and norms ------------------------------------ */
+
+__global__ void maxabs_kernel(const void *x, size_t per, int dt, unsigned *out) {
+    size_t b = blockIdx.y;
+    float m = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < per;
+         i += (size_t)gridDim.x * blockDim.x)
+        m = fmaxf(m, fabsf(fkm_ld(x, b * per + i, dt)));
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if ((threadIdx.x & 31) == 0) atomicMax(out + b, __float_as_uint(m));
+}
+
+/* fp16 holds at most 65504: scale rows down by a power of two (exact) when
+ * the largest value passes 2^14, leaving room for the centroids' means. */
+__global__ void scale_kernel(const unsigned *maxbits, size_t batch, int f16, float *scale) {
+    size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (b >= batch) return;
+    float m = __uint_as_float(maxbits[b]), s = 1.f;
+    if (f16) while (m * s > 16384.f) s *= 0.5f;
+    scale[b] = s;
+}
+
+__device__ __forceinline__ float fkm_round_to(float v, int asg) {
+    if (asg == FKM_ASG_F16) return __half2float(__float2half_rn(fminf(fmaxf(v, -65504.f), 65504.f)));
+    if (asg == FKM_ASG_BF16) return __bfloat162float(__float2bfloat16_rn(v));
+    return v;
+}
+
+__device__ __forceinline__ void fkm_store_as(void *out, size_t i, float v, int asg) {
+    if (asg == FKM_ASG_F16) ((__half *)out)[i] = __float2half_rn(v);
+    else if (asg == FKM_ASG_BF16) ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
+    else ((float *)out)[i] = v;
+}
+
+/* One warp per row: out = round(x * scale) (when out != NULL) and
+ * norm = |round(x * scale)|^2 / scale^2, summed in fp32. */
+__global__ void rows_prepare_kernel(const void *x, int dt, size_t rows, size_t per_problem,
+                                    size_t d, const float *scale, int asg, void *out,
+                                    float *norm) {
+    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    float s = scale[r / per_problem], acc = 0;
+    for (size_t j = lane; j < d; j += 32) {
+        float v = fkm_round_to(fkm_ld(x, r * d + j, dt) * s, asg);
+        if (out) fkm_store_as(out, r * d + j, v, asg);
+        acc = fmaf(v, v, acc);
+    }
+    for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) norm[r] = acc / (s * s);
+}
+
+static void launch_rows_prepare(const fkm_gpu_state *s, const void *x, int dt, size_t rows,
+                                size_t per_problem, void *out, float *norm) {
+    size_t threads = rows * 32;
+    unsigned blocks = (unsigned)((threads + 255) / 256);
+    rows_prepare_kernel<<<blocks, 256, 0, s->stream>>>(x, dt, rows, per_problem, s->d,
+                                                       s->scale, (int)s->asg, out, norm);
+}
+
+extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
+    unsigned *maxbits = (unsigned *)s->hassign; /* scratch: batch <= batch * k_max */
+    FKM_CUDA_TRY(cudaMemsetAsync(maxbits, 0, s->batch * sizeof(unsigned), s->stream));
+    dim3 grid(256, (unsigned)s->batch);
+    maxabs_kernel<<<grid, 256, 0, s->stream>>>(s->x, s->n * s->d, (int)s->xdtype, maxbits);
+    scale_kernel<<<(unsigned)((s->batch + 255) / 256), 256, 0, s->stream>>>(
+        maxbits, s->batch, s->asg == FKM_ASG_F16, s->scale);
+    launch_rows_prepare(s, s->x, (int)s->xdtype, s->batch * s->n, s->n,
+                        s->xa != s->x ? s->xa : NULL, s->xnorm);
+    FKM_CUDA_TRY(cudaGetLastError());
+    FKM_CUDA_TRY(cudaStreamSynchronize(s->stream));
+    return FLASHKM_OK;
+}
+
+extern "C" void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k) {
+    launch_rows_prepare(s, s->cent, FLASHKM_DTYPE_F32, s->batch * k, k,
+                        s->centa != (void *)s->cent ? s->centa : NULL, s->cnorm);
+}
+
+__global__ void gather_f32_kernel(const void *x, int dt, size_t n, size_t d,
+                                  const uint32_t *rows, size_t count, float *out) {
+    size_t b = blockIdx.y, total = count * d;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / d, j = i % d;
+        out[b * total + i] = fkm_ld(x, (b * n + rows[r]) * d + j, dt);
+    }
+}
+
+extern "C" void fkm_launch_gather_rows_f32(const fkm_gpu_state *s, const uint32_t *rows,
+                                           size_t count, float *out) {
+    dim3 grid(512, (unsigned)s->batch);
+    gather_f32_kernel<<<grid, 256, 0, s->stream>>>(s->x, (int)s->xdtype, s->n, s->d, rows,
+                                                   count, out);
+}

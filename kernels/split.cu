@@ -1,0 +1,110 @@
+/* split.cu — the end of an iteration, on the device: the objective (a
+ * double sum in a fixed order, so every run gives the same value), the
+ * imbalance factor (exact integer sums, as FAISS's), FAISS's empty-cluster
+ * split (fkm_split_clusters from split_clusters.h, one thread per problem,
+ * so the random sequence and the arithmetic are the CPU's), the iteration's
+ * statistics, then spherical / integer post-processing (bit for bit the
+ * CPU's postprocess.c). */
+#include <math.h>
+
+#include "gpu_state.h"
+#include "split_clusters.h"
+
+#define FKM_FIN_THREADS 256
+
+/* Block sums of double in a fixed tree: deterministic. */
+__device__ double block_sum_d(double v, double *sh) {
+    for (int o = 16; o; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : 0;
+    if (threadIdx.x < 32)
+        for (int o = 16; o; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    __syncthreads();
+    return v;
+}
+
+__global__ void objective_part_kernel(const float *dist, size_t n, double *part) {
+    __shared__ double sh[32];
+    size_t b = blockIdx.y;
+    double acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        acc += dist[b * n + i];
+    acc = block_sum_d(acc, sh);
+    if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + blockIdx.x] = acc;
+}
+
+/* One block per problem. */
+__global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
+                              size_t k_frozen, size_t n, size_t d, float *hassign, float *cent,
+                              fkm_mt19937 *mt, flashkm_iteration_stats *stats, int it,
+                              int niter) {
+    __shared__ unsigned long long sq[FKM_FIN_THREADS];
+    __shared__ int empty_any;
+    const size_t b = blockIdx.x;
+    const uint32_t *sg = seg + b * k;
+    unsigned long long acc = 0;
+    int empty = 0;
+    if (threadIdx.x == 0) empty_any = 0;
+    for (size_t c = threadIdx.x; c < k; c += blockDim.x) {
+        unsigned long long h = sg[c + 1] - sg[c];
+        acc += h * h;
+        if (c >= k_frozen && hassign[b * k + c] == 0) empty = 1;
+    }
+    sq[threadIdx.x] = acc;
+    __syncthreads();
+    if (empty) empty_any = 1;
+    for (int o = blockDim.x / 2; o; o >>= 1) {
+        if (threadIdx.x < o) sq[threadIdx.x] += sq[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x != 0) return;
+    double obj = 0;
+    for (int i = 0; i < FKM_OBJ_BLOCKS; i++) obj += part[b * FKM_OBJ_BLOCKS + i];
+    const double tot = (double)n;
+    int nsplit = 0;
+    if (empty_any)
+        nsplit = fkm_split_clusters(d, k, n, k_frozen, hassign + b * k, cent + b * k * d, mt + b);
+    flashkm_iteration_stats s;
+    s.objective = (float)obj;
+    s.time = 0;
+    s.time_search = 0;
+    s.imbalance_factor = (double)sq[0] * (int)k / (tot * tot);
+    s.nsplit = nsplit;
+    stats[b * niter + it] = s;
+}
+
+/* spherical: |c|^2 summed in double over float squares, inv = 1/sqrt in
+ * double of a float sqrt, as postprocess.c; int: roundf. */
+__global__ void postprocess_kernel(float *cent, size_t rows, size_t d, int spherical,
+                                   int int_centroids) {
+    size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    float *c = cent + r * d;
+    if (spherical) {
+        double res = 0;
+        for (size_t j = 0; j < d; j++) res = __dadd_rn(res, (double)__fmul_rn(c[j], c[j]));
+        float nr = (float)res;
+        if (nr > 0) {
+            const float inv = (float)(1.0 / (double)sqrtf(nr));
+            for (size_t j = 0; j < d; j++) c[j] = __fmul_rn(c[j], inv);
+        }
+    }
+    if (int_centroids)
+        for (size_t j = 0; j < d; j++) c[j] = roundf(c[j]);
+}
+
+extern "C" void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen, int it,
+                                            int niter, int spherical, int int_centroids) {
+    dim3 grid(FKM_OBJ_BLOCKS, (unsigned)s->batch);
+    objective_part_kernel<<<grid, 256, 0, s->stream>>>(s->dist, s->n, s->obj_part);
+    finish_kernel<<<(unsigned)s->batch, FKM_FIN_THREADS, 0, s->stream>>>(
+        s->obj_part, s->seg, k, k_frozen, s->n, s->d, s->hassign, s->cent, s->mt, s->dstats, it,
+        niter);
+    if (spherical || int_centroids) {
+        size_t rows = s->batch * k;
+        postprocess_kernel<<<(unsigned)((rows + 127) / 128), 128, 0, s->stream>>>(
+            s->cent, rows, s->d, spherical, int_centroids);
+    }
+}

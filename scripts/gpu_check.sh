@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# gpu_check.sh — everything the GPU engine needs proven on a GPU machine, in
+# one go: configure + build for sm_90a, the GPU tests, compute-sanitizer
+# (memcheck + racecheck) on a small run, and the benchmark. Logs and results
+# go to $OUT (default ./gpu-check-out). Stages can be picked:
+#   scripts/gpu_check.sh [build] [test] [sanitize] [bench] [--bench-args "..."]
+# With no stage named, all four run. Exit status: the first failing stage's.
+set -u -o pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="${OUT:-$ROOT/gpu-check-out}"
+BUILD="${FKM_GPU_BUILD:-$ROOT/build-gpu-check}"
+JOBS="${FKM_JOBS:-$(nproc)}"
+mkdir -p "$OUT"
+stages=()
+bench_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bench-args) read -r -a bench_args <<<"$2"; shift 2 ;;
+    *) stages+=("$1"); shift ;;
+  esac
+done
+[ ${#stages[@]} -eq 0 ] && stages=(build test sanitize bench)
+has() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+status=0
+note() { printf '== %s\n' "$*" | tee -a "$OUT/summary.txt"; }
+
+if has build; then
+  note "build ($BUILD, sm_90a, -j$JOBS)"
+  { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv
+    cmake -S "$ROOT" -B "$BUILD" -DFLASHKM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
+      -DFLASHKM_TESTS=ON -DFLASHKM_BENCH=ON -DFLASHKM_FAISS_BRIDGE=OFF \
+      -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$BUILD" -j"$JOBS" --target flashkm_gpu_tests flashkm_bench; } \
+    >"$OUT/build.log" 2>&1 || { note "BUILD FAILED"; tail -40 "$OUT/build.log"; exit 1; }
+  grep -E "spill|warning" "$OUT/build.log" | head -20
+fi
+
+if has test; then
+  note "GPU tests"
+  timeout 400 "$BUILD/tests/flashkm_gpu_tests" --gtest_color=no >"$OUT/gpu_tests.log" 2>&1 || status=1
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|Failure|Expected|Which is|actual|error" \
+    "$OUT/gpu_tests.log" | head -60
+fi
+
+if has sanitize; then
+  note "compute-sanitizer memcheck + racecheck (small runs)"
+  small="GpuEngine.SplitsEmptyClustersAsTheCpuEngine:GpuEngine.BatchEqualsSeparateRuns:GpuDevice.DeviceInputWithNaNIsRejected"
+  for tool in memcheck racecheck; do
+    timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 3 \
+      "$BUILD/tests/flashkm_gpu_tests" --gtest_filter="$small" --gtest_color=no \
+      >>"$OUT/sanitizer.log" 2>&1 || { status=1; note "$tool FAILED"; }
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$OUT/sanitizer.log" | tail -4
+  done
+fi
+
+if has bench; then
+  note "benchmark"
+  timeout 400 "$BUILD/bench/flashkm_bench" --json "$OUT/bench.json" "${bench_args[@]}" \
+    2>&1 | tee "$OUT/bench.log" || status=1
+  python3 "$ROOT/bench/plot_bench.py" "$OUT/bench.json" "$OUT/bench.png" 2>>"$OUT/bench.log" ||
+    echo "(no plot)"
+fi
+note "exit $status"
+exit $status

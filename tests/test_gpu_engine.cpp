@@ -1,0 +1,176 @@
+// test_gpu_engine.cpp — the GPU engine against the float64 reference and the
+// CPU engine: odd shapes, every output written, fp32 labels equal except at
+// certified near-ties, centroids within 1e-5, identical repeated runs.
+#include "test_gpu_support.h"
+
+using namespace fkmtest;
+
+namespace {
+
+struct Shape {
+    size_t n, d, k;
+};
+
+// N and K are multiples of no tile; d covers one partial chunk (1, 3, 17),
+// a bit over a chunk boundary (129) and long rows (768, 1000).
+const Shape kShapes[] = {{3001, 1, 7},   {2999, 3, 37},  {4097, 17, 130}, {2501, 100, 129},
+                         {3333, 129, 61}, {1201, 768, 50}, {777, 1000, 33}};
+
+TEST(GpuEngine, AssignMatchesFloat64ReferenceOnOddShapes) {
+    FKM_REQUIRE_GPU();
+    for (const Shape &s : kShapes) {
+        SCOPED_TRACE("n=" + std::to_string(s.n) + " d=" + std::to_string(s.d) +
+                     " k=" + std::to_string(s.k));
+        std::vector<float> x = mixture(s.n, s.d, 2 * s.k, 11 + s.d);
+        std::vector<float> c(x.begin(), x.begin() + s.k * s.d);
+        for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+            AssignResult r = run_assign(gpu_params(), s.n, s.d, s.k, x.data(), c.data());
+            ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+            flashkm_params p = gpu_params();
+            p.metric = m;
+            r = run_assign(p, s.n, s.d, s.k, x.data(), c.data());
+            ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+            ASSERT_TRUE(r.labels.all_written());
+            ASSERT_TRUE(r.distances.all_written());
+            RefAssignment ref = ref_assign(x.data(), s.n, s.d, c.data(), s.k, m);
+            size_t ties = 0;
+            EXPECT_EQ(check_assignment(ref, x.data(), s.d, c.data(), m, r.labels.v.data(),
+                                       r.distances.v.data(), 1e-5, &ties),
+                      "");
+        }
+    }
+}
+
+TEST(GpuEngine, TrainMatchesCpuEngineInFp32) {
+    FKM_REQUIRE_GPU();
+    for (const Shape &s : kShapes) {
+        SCOPED_TRACE("n=" + std::to_string(s.n) + " d=" + std::to_string(s.d) +
+                     " k=" + std::to_string(s.k));
+        std::vector<float> x = mixture(s.n, s.d, s.k, 5 + s.k);
+        flashkm_params g = gpu_params(), c = cpu_params();
+        g.niter = c.niter = 8;
+        TrainResult rg = run_train(g, s.n, s.d, s.k, x.data());
+        TrainResult rc = run_train(c, s.n, s.d, s.k, x.data());
+        ASSERT_EQ(rg.status, FLASHKM_OK) << rg.error;
+        ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+        EXPECT_EQ(rg.engine_used, FLASHKM_ENGINE_GPU);
+        EXPECT_TRUE(rg.centroids.all_written());
+        EXPECT_TRUE(rg.labels.all_written());
+        EXPECT_TRUE(rg.distances.all_written());
+        ASSERT_EQ(rg.n_stats, rc.n_stats);
+        EXPECT_TRUE(rg.stats.all_written());
+        // A label may flip only at a near-tie, which then moves two
+        // centroids by a rounding-sized amount: at most a handful.
+        EXPECT_LE(label_mismatches(rg, rc), s.n / 1000 + 1);
+        EXPECT_LE(centroid_rel_diff(rg, rc), 1e-5);
+        for (size_t i = 0; i < rg.stats_written(); i++) {
+            EXPECT_NEAR(rg.stats.v[i].objective, rc.stats.v[i].objective,
+                        1e-5 * std::fabs(rc.stats.v[i].objective) + 1e-6);
+            EXPECT_EQ(rg.stats.v[i].nsplit, rc.stats.v[i].nsplit);
+        }
+        EXPECT_NEAR(rg.objective, rc.objective, 1e-5 * std::fabs(rc.objective));
+    }
+}
+
+TEST(GpuEngine, RepeatedRunsAreIdentical) {
+    FKM_REQUIRE_GPU();
+    std::vector<float> x = mixture(20011, 33, 50, 3);
+    for (flashkm_precision prec : {FLASHKM_PRECISION_FP32, FLASHKM_PRECISION_FP16}) {
+        flashkm_params p = gpu_params(prec);
+        TrainResult a = run_train(p, 20011, 33, 97, x.data());
+        TrainResult b = run_train(p, 20011, 33, 97, x.data());
+        ASSERT_EQ(a.status, FLASHKM_OK) << a.error;
+        EXPECT_EQ(diff_results(a, b), "");
+    }
+}
+
+TEST(GpuEngine, SplitsEmptyClustersAsTheCpuEngine) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 5003, d = 9, k = 64;
+    std::vector<float> x = duplicated_points(n, 40, d, 7);
+    flashkm_params g = gpu_params(), c = cpu_params();
+    g.niter = c.niter = 6;
+    TrainResult rg = run_train(g, n, d, k, x.data());
+    TrainResult rc = run_train(c, n, d, k, x.data());
+    ASSERT_EQ(rg.status, FLASHKM_OK) << rg.error;
+    ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+    int splits = 0;
+    for (size_t i = 0; i < rc.stats_written(); i++) {
+        EXPECT_EQ(rg.stats.v[i].nsplit, rc.stats.v[i].nsplit) << "iteration " << i;
+        EXPECT_DOUBLE_EQ(rg.stats.v[i].imbalance_factor, rc.stats.v[i].imbalance_factor);
+        splits += rc.stats.v[i].nsplit;
+    }
+    EXPECT_GT(splits, 0) << "the data was meant to force empty clusters";
+    EXPECT_LE(centroid_rel_diff(rg, rc), 1e-5);
+}
+
+TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 6007, d = 24, k = 41;
+    std::vector<float> x = mixture(n, d, k, 21);
+    std::vector<float> w = random_weights(n, 4);
+    std::vector<float> init(x.begin() + 100 * d, x.begin() + 105 * d);
+    for (int variant = 0; variant < 3; variant++) {
+        SCOPED_TRACE("variant " + std::to_string(variant));
+        flashkm_params g = gpu_params(), c = cpu_params();
+        for (flashkm_params *p : {&g, &c}) {
+            p->niter = 7;
+            p->weights = w.data();
+            if (variant == 0) {
+                p->init_centroids = init.data();
+                p->n_init_centroids = 5;
+                p->frozen_centroids = 1;
+            } else if (variant == 1) {
+                p->metric = FLASHKM_METRIC_INNER_PRODUCT;
+                p->spherical = 1;
+            } else {
+                p->int_centroids = 1;
+            }
+        }
+        TrainResult rg = run_train(g, n, d, k, x.data());
+        TrainResult rc = run_train(c, n, d, k, x.data());
+        ASSERT_EQ(rg.status, FLASHKM_OK) << rg.error;
+        ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+        EXPECT_LE(label_mismatches(rg, rc), n / 1000 + 1);
+        EXPECT_LE(centroid_rel_diff(rg, rc), 1e-5);
+        if (variant == 0)
+            for (size_t i = 0; i < 5 * d; i++) EXPECT_EQ(rg.centroids.v[i], init[i]);
+    }
+}
+
+TEST(GpuEngine, BatchEqualsSeparateRuns) {
+    FKM_REQUIRE_GPU();
+    const size_t B = 3, n = 4001, d = 10, k = 33;
+    std::vector<float> x;
+    for (size_t b = 0; b < B; b++) {
+        std::vector<float> xb = mixture(n, d, k, 100 + b);
+        x.insert(x.end(), xb.begin(), xb.end());
+    }
+    flashkm_params p = gpu_params();
+    p.niter = 9;
+    std::vector<Poisoned<float>> cents(B, Poisoned<float>(k * d));
+    std::vector<Poisoned<int64_t>> labels(B, Poisoned<int64_t>(n));
+    std::vector<Poisoned<flashkm_iteration_stats>> stats(B, Poisoned<flashkm_iteration_stats>(9));
+    std::vector<flashkm_output> outs(B);
+    for (size_t b = 0; b < B; b++) {
+        std::memset(&outs[b], 0, sizeof outs[b]);
+        outs[b].centroids = cents[b].data();
+        outs[b].labels = labels[b].data();
+        outs[b].stats = stats[b].data();
+        outs[b].stats_capacity = 9;
+    }
+    ASSERT_EQ(flashkm_train_batch(&p, B, n, d, k, x.data(), outs.data()), FLASHKM_OK)
+        << flashkm_last_error();
+    for (size_t b = 0; b < B; b++) {
+        TrainResult one = run_train(p, n, d, k, x.data() + b * n * d);
+        ASSERT_EQ(one.status, FLASHKM_OK) << one.error;
+        EXPECT_TRUE(same_bits(cents[b].v.data(), one.centroids.v.data(), k * d * sizeof(float)))
+            << "problem " << b;
+        EXPECT_TRUE(same_bits(labels[b].v.data(), one.labels.v.data(), n * sizeof(int64_t)))
+            << "problem " << b;
+        for (size_t i = 0; i < 9; i++)
+            EXPECT_EQ(stats[b].v[i].objective, one.stats.v[i].objective);
+    }
+}
+
+}  // namespace

@@ -1,0 +1,78 @@
+// test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16)
+// and large shapes: K = 65536, d = 2048.
+#include "test_gpu_support.h"
+
+using namespace fkmtest;
+
+namespace {
+
+TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 30011, d = 64, k = 101;
+    std::vector<float> x = mixture(n, d, k, 9);
+    flashkm_params p = gpu_params();
+    p.niter = 12;
+    TrainResult ref = run_train(p, n, d, k, x.data());
+    ASSERT_EQ(ref.status, FLASHKM_OK) << ref.error;
+    for (flashkm_precision prec :
+         {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
+        SCOPED_TRACE("precision " + std::to_string((int)prec));
+        p.precision = prec;
+        TrainResult r = run_train(p, n, d, k, x.data());
+        ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+        EXPECT_TRUE(r.centroids.all_written());
+        EXPECT_TRUE(r.labels.all_written());
+        EXPECT_NEAR(r.objective, ref.objective, 1e-3 * std::fabs(ref.objective));
+    }
+}
+
+TEST(GpuPrecision, Fp16ScalesLargeValuesInsteadOfOverflowing) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 5001, d = 16, k = 20;
+    std::vector<float> x = mixture(n, d, k, 2);
+    for (float &v : x) v *= 1e5f; // far beyond fp16's 65504
+    flashkm_params p = gpu_params();
+    TrainResult ref = run_train(p, n, d, k, x.data());
+    p.precision = FLASHKM_PRECISION_FP16;
+    TrainResult r = run_train(p, n, d, k, x.data());
+    ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+    EXPECT_TRUE(std::isfinite(r.objective));
+    EXPECT_NEAR(r.objective, ref.objective, 1e-3 * std::fabs(ref.objective));
+}
+
+TEST(GpuPrecision, K65536AssignsAsTheCpuEngine) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 70001, d = 8, k = 65536;
+    std::vector<float> x = mixture(n, d, 4096, 17);
+    std::vector<float> c(x.begin(), x.begin() + k * d);
+    AssignResult g = run_assign(gpu_params(), n, d, k, x.data(), c.data());
+    AssignResult cp = run_assign(cpu_params(), n, d, k, x.data(), c.data());
+    ASSERT_EQ(g.status, FLASHKM_OK) << g.error;
+    ASSERT_EQ(cp.status, FLASHKM_OK) << cp.error;
+    ASSERT_TRUE(g.labels.all_written());
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g.labels.v[i] != cp.labels.v[i]) {
+            diff++;
+            // a flip is a near-tie: both distances equal to rounding
+            EXPECT_NEAR(g.distances.v[i], cp.distances.v[i],
+                        1e-5 * (std::fabs(cp.distances.v[i]) + 1));
+        }
+    }
+    EXPECT_LE(diff, n / 1000);
+}
+
+TEST(GpuPrecision, D2048AssignMatchesReference) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 3001, d = 2048, k = 77;
+    std::vector<float> x = mixture(n, d, k, 23);
+    std::vector<float> c(x.begin() + 17 * d, x.begin() + (17 + k) * d);
+    AssignResult r = run_assign(gpu_params(), n, d, k, x.data(), c.data());
+    ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+    RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, FLASHKM_METRIC_L2);
+    EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), FLASHKM_METRIC_L2, r.labels.v.data(),
+                               r.distances.v.data(), 1e-5),
+              "");
+}
+
+}  // namespace
