@@ -13,10 +13,13 @@
 extern "C" {
 #endif
 
-/* FAISS's blocks for its BLAS search (distance_compute_blas_query_bs /
- * _database_bs), and the point count below which it computes distances
- * directly instead (distance_compute_blas_threshold). */
-#define FKM_CPU_BLOCK_POINTS 4096
+/* Blocks of the BLAS search: 512 points (FAISS uses 4096; a 512 x 1024
+ * block of products, 2 MiB, stays in L2 for the argmin scan, and the
+ * products are the same: OpenBLAS accumulates each one over d in the same
+ * order whatever the block shape) x 1024 centroids (FAISS's
+ * distance_compute_blas_database_bs), and FAISS's point count below
+ * which it computes distances directly (distance_compute_blas_threshold). */
+#define FKM_CPU_BLOCK_POINTS 512
 #define FKM_CPU_BLOCK_CENTROIDS 1024
 #define FKM_CPU_BLAS_THRESHOLD 20
 

@@ -15,6 +15,7 @@
  * OpenMP threads then scan the block, one row of products per point. */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 
 #include "engine_cpu.h"
 #include "postprocess.h"
@@ -64,30 +65,109 @@ static void block_products(const fkm_cpu_state *s, const float *x,
            cent + j0 * s->d, &di, x + i0 * s->d, &di, &zero, ip, &nyi);
 }
 
+/* Lane-parallel argmin/argmax of one row of products, written so the
+ * compiler vectorises it (16 independent lanes, each keeping the first
+ * index of its best value under the strict comparison; lanes are then
+ * merged by value, ties to the lowest index — the same winner as FAISS's
+ * sequential scan). Cloned for AVX-512 / AVX2 / baseline at run time;
+ * element-wise IEEE operations round the same in every clone. */
+#define FKM_LANES 16
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FKM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FKM_CLONES
+#endif
+
+static void merge_lanes(const float *mv, const int32_t *mi, int l2,
+                        float *best, int64_t *bl, size_t j0) {
+    for (int l = 0; l < FKM_LANES; l++) {
+        if (mi[l] < 0) continue;
+        int better = l2 ? mv[l] < *best : mv[l] > *best;
+        if (better || (mv[l] == *best && (int64_t)(j0 + (size_t)mi[l]) < *bl)) {
+            *best = mv[l];
+            *bl = (int64_t)(j0 + (size_t)mi[l]);
+        }
+    }
+}
+
+FKM_CLONES
+static void row_l2(const float *ip, const float *cn, size_t w, float xn,
+                   float *best, int64_t *bl, size_t j0) {
+    float mv[FKM_LANES];
+    int32_t mi[FKM_LANES];
+    for (int l = 0; l < FKM_LANES; l++) { mv[l] = *best; mi[l] = -1; }
+    size_t j = 0;
+    for (; j + FKM_LANES <= w; j += FKM_LANES) {
+        for (int l = 0; l < FKM_LANES; l++) {
+            float dis = xn + cn[j + l] - 2 * ip[j + l];
+            dis = dis < 0 ? 0 : dis;
+            int take = dis < mv[l];
+            mv[l] = take ? dis : mv[l];
+            mi[l] = take ? (int32_t)(j + l) : mi[l];
+        }
+    }
+    /* lanes only hold candidates strictly better than *best: merging them
+     * (ties to the lowest index) then the tail in order is FAISS's scan */
+    float b0 = *best;
+    int64_t i0 = *bl;
+    int any = 0;
+    for (int l = 0; l < FKM_LANES; l++) any |= mi[l] >= 0;
+    if (any) {
+        b0 = HUGE_VALF;
+        i0 = INT64_MAX;
+        merge_lanes(mv, mi, 1, &b0, &i0, j0);
+    }
+    for (; j < w; j++) {
+        float dis = xn + cn[j] - 2 * ip[j];
+        if (dis < 0) dis = 0;
+        if (dis < b0) { b0 = dis; i0 = (int64_t)(j0 + j); }
+    }
+    *best = b0;
+    *bl = i0;
+}
+
+FKM_CLONES
+static void row_ip(const float *ip, size_t w, float *best, int64_t *bl,
+                   size_t j0) {
+    float mv[FKM_LANES];
+    int32_t mi[FKM_LANES];
+    for (int l = 0; l < FKM_LANES; l++) { mv[l] = *best; mi[l] = -1; }
+    size_t j = 0;
+    for (; j + FKM_LANES <= w; j += FKM_LANES) {
+        for (int l = 0; l < FKM_LANES; l++) {
+            float v = ip[j + l];
+            int take = v > mv[l];
+            mv[l] = take ? v : mv[l];
+            mi[l] = take ? (int32_t)(j + l) : mi[l];
+        }
+    }
+    float b0 = *best;
+    int64_t i0 = *bl;
+    int any = 0;
+    for (int l = 0; l < FKM_LANES; l++) any |= mi[l] >= 0;
+    if (any) {
+        b0 = -HUGE_VALF;
+        i0 = INT64_MAX;
+        merge_lanes(mv, mi, 0, &b0, &i0, j0);
+    }
+    for (; j < w; j++)
+        if (ip[j] > b0) { b0 = ip[j]; i0 = (int64_t)(j0 + j); }
+    *best = b0;
+    *bl = i0;
+}
+
 static void scan_block(const fkm_cpu_state *s, const float *xnorm,
                        size_t i0, size_t i1, size_t j0, size_t j1,
                        flashkm_metric metric, int64_t *labels, float *dist) {
     const float *ipb = s->ipblock;
-    const float *cn = s->cnorm;
     const size_t w = j1 - j0;
 #pragma omp parallel for num_threads(s->nthreads) schedule(static)
     for (size_t i = i0; i < i1; i++) {
         const float *ip = ipb + (i - i0) * w;
-        float best = dist[i];
-        int64_t bl = labels[i];
-        if (metric == FLASHKM_METRIC_L2) {
-            const float xn = xnorm[i];
-            for (size_t j = 0; j < w; j++) {
-                float dis = xn + cn[j0 + j] - 2 * ip[j];
-                if (dis < 0) dis = 0;
-                if (dis < best) { best = dis; bl = (int64_t)(j0 + j); }
-            }
-        } else {
-            for (size_t j = 0; j < w; j++)
-                if (ip[j] > best) { best = ip[j]; bl = (int64_t)(j0 + j); }
-        }
-        dist[i] = best;
-        labels[i] = bl;
+        if (metric == FLASHKM_METRIC_L2)
+            row_l2(ip, s->cnorm + j0, w, xnorm[i], &dist[i], &labels[i], j0);
+        else
+            row_ip(ip, w, &dist[i], &labels[i], j0);
     }
 }
 
