@@ -40,14 +40,21 @@ std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed) {
 }
 
 // Centroids that are not data points: another draw of the same mixture.
+// In one dimension, random draws put some of 257 centroids a hair apart,
+// so most points near them are genuine fp32 ties; a jittered grid over the
+// data's range keeps ties rare there too.
 std::vector<float> centroids_for(const Shape &sh, uint64_t seed) {
-    return mixture(sh.k, sh.d, 10, seed);
+    std::vector<float> c = mixture(sh.k, sh.d, 10, seed);
+    if (sh.d == 1)
+        for (size_t j = 0; j < sh.k; j++)
+            c[j] = -6.0f + 18.0f * ((float)j + 0.5f) / (float)sh.k +
+                   0.1f * std::tanh(c[j]) * 18.0f / (float)sh.k;
+    return c;
 }
 
 void check_assign(const Shape &sh, flashkm_metric metric) {
     std::vector<float> x = mixture(sh.n, sh.d, 10, sh.d * 31 + sh.k);
     std::vector<float> c = centroids_for(sh, 99 + sh.k);
-    if (metric == FLASHKM_METRIC_INNER_PRODUCT) normalize_rows(c, sh.d);
     flashkm_params p = default_params();
     p.metric = metric;
     AssignResult a = run_assign(p, sh.n, sh.d, sh.k, x.data(), c.data());
@@ -60,6 +67,9 @@ void check_assign(const Shape &sh, flashkm_metric metric) {
                                        a.labels.data(), a.distances.data(),
                                        1e-5, &ties);
     EXPECT_EQ(err, "") << "near-ties in the data: " << ties;
+    // The tie allowance must stay an exception, or the check proves little.
+    EXPECT_LE(ties, sh.n / 50 + 1) << "too many certified near-ties";
+    testing::Test::RecordProperty("near_ties", (int)ties);
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ RefAssignment ref_assign(const float *x, size_t n, size_t d, const float *c,
     r.best.resize(n);
     r.second.resize(n);
     r.scale.resize(n);
+    r.tie_rel = tie_rel_for(d);
+    const bool ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
     std::vector<double> cnorm(k);
     for (size_t j = 0; j < k; j++) cnorm[j] = sqnorm(c + j * d, d);
     for (size_t i = 0; i < n; i++) {
@@ -58,16 +60,20 @@ RefAssignment ref_assign(const float *x, size_t n, size_t d, const float *c,
                 s = v; si = j; have_second = true;
             }
         }
+        if (!have_second) s = ip ? -INFINITY : INFINITY;
         r.labels[i] = (int64_t)bi;
         r.best[i] = b;
         r.second[i] = s;
-        r.scale[i] = sqnorm(xi, d) + std::max(cnorm[bi], cnorm[si]);
+        double cmax = std::max(cnorm[bi], cnorm[si]);
+        r.scale[i] = ip ? std::sqrt(sqnorm(xi, d) * cmax) : sqnorm(xi, d) + cmax;
     }
     return r;
 }
 
+double tie_rel_for(size_t d) { return (double)(d + 8) * 0x1.0p-23; }
+
 bool is_near_tie(const RefAssignment &r, size_t i) {
-    return std::fabs(r.best[i] - r.second[i]) < kTieRel * r.scale[i];
+    return std::fabs(r.best[i] - r.second[i]) < r.tie_rel * r.scale[i];
 }
 
 std::string check_assignment(const RefAssignment &r, const float *x, size_t d,
@@ -82,7 +88,7 @@ std::string check_assignment(const RefAssignment &r, const float *x, size_t d,
         if (labels && labels[i] != r.labels[i]) {
             double mine = ref_distance(x + i * d, c + lab * d, d, metric);
             bool ok = is_near_tie(r, i) &&
-                      std::fabs(mine - r.best[i]) < kTieRel * r.scale[i];
+                      std::fabs(mine - r.best[i]) < r.tie_rel * r.scale[i];
             if (!ok && bad++ < 5)
                 err << "point " << i << ": label " << labels[i]
                     << " (float64 distance " << mine << "), reference "

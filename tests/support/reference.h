@@ -14,17 +14,22 @@ namespace fkmtest {
 struct RefAssignment {
     std::vector<int64_t> labels;   // best centroid (lowest index on exact ties)
     std::vector<double> best;      // its distance (squared L2 or inner product)
-    std::vector<double> second;    // the runner-up's (best when k == 1)
-    std::vector<double> scale;     // |x|^2 + max over the two of |c|^2
+    std::vector<double> second;    // the runner-up's (+-inf when k == 1)
+    // Magnitude of the fp32 computation: |x|^2 + max |c|^2 over the two
+    // (L2: |x|^2 - 2<x,c> + |c|^2), or |x| * max |c| (inner product).
+    std::vector<double> scale;
+    double tie_rel = 0;            // tie_rel_for(d)
 };
 
 RefAssignment ref_assign(const float *x, size_t n, size_t d, const float *c,
                          size_t k, flashkm_metric metric);
 
 // Relative rounding bound used to certify a near-tie: two centroids whose
-// float64 distances to a point differ by less than kTieRel * scale may come
-// out in either order from fp32 arithmetic.
-constexpr double kTieRel = 1e-4;
+// float64 distances to a point differ by less than tie_rel_for(d) * scale
+// may come out in either order from fp32 arithmetic. (d + 8) * 2^-23 bounds
+// the error of an fp32 dot product of d terms plus the norms, however the
+// sums are ordered (blocked, BLAS, tree): a worst case, not a typical one.
+double tie_rel_for(size_t d);
 
 bool is_near_tie(const RefAssignment &r, size_t i);
 
