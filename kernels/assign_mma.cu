@@ -6,7 +6,7 @@
  * tiles of 128, d in chunks of 16 32-bit words (16 floats or 32 halves):
  * global -> registers (prefetched one step ahead) -> shared memory ->
  * mma.sync (m16n8k8 tf32, m16n8k16 f16/bf16). 8 warps = 4 (points) x 2
- * (centroids), each 32 x 64. After each centroid tile the accumulators are
+ * (centroids), each 32 x 64 (32 x 32 in fp32 precision, see below). After each centroid tile the accumulators are
  * folded into a running (value, index) minimum in registers; the two warps
  * sharing a point row meet in shared memory once at the end.
  *
@@ -111,8 +111,8 @@ __device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
 
 /* One k-step (8 words) of a warp's 32 x 64 tile. Fragment word layout is
  * the same for m16n8k8 tf32 and m16n8k16 16-bit types. */
-template <int KIND>
-__device__ __forceinline__ void asg_kstep(float acc[2][8][4],
+template <int KIND, int NT>
+__device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
                                           const uint32_t *As,
                                           const uint32_t *Bs, int kw, int wm,
                                           int wn, int g, int t) {
@@ -135,8 +135,8 @@ __device__ __forceinline__ void asg_kstep(float acc[2][8][4],
         }
     }
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
-        const uint32_t *bp = Bs + (wn * 64 + nt * 8 + g) * ASG_LDW + kw + t;
+    for (int nt = 0; nt < NT; nt++) {
+        const uint32_t *bp = Bs + (wn * NT * 8 + nt * 8 + g) * ASG_LDW + kw + t;
         uint32_t b[2] = {bp[0], bp[4]}, bl[2];
         if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
 #pragma unroll
@@ -168,16 +168,17 @@ __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
 }
 
 /* Fold one centroid tile's products into the running minima. */
+template <int NT>
 __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
-                                         size_t n0, float acc[2][8][4],
+                                         size_t n0, float acc[2][NT][4],
                                          float bv[4], uint32_t bi[4],
                                          float inv_s2, int wn, int t) {
     const float *cn = A.cnorm + b * A.k;
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
+    for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
         for (int j = 0; j < 2; j++) {
-            size_t col = n0 + wn * 64 + nt * 8 + 2 * t + j;
+            size_t col = n0 + wn * NT * 8 + nt * 8 + 2 * t + j;
             if (col >= A.k) continue;
             float cnv = A.ip ? 0.f : __ldg(cn + col);
 #pragma unroll
@@ -194,70 +195,11 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
     }
 }
 
-template <int KIND>
-__global__ void __launch_bounds__(ASG_THREADS, 2)
-assign_mma_kernel(const AsgArgs A) {
-    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
-    __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
-    __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
-    __shared__ float red_v[ASG_BM];
-    __shared__ uint32_t red_i[ASG_BM];
-
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
-    const size_t b = blockIdx.x / A.tiles;
-    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
-    const size_t elem = EPW == 2 ? 2 : 4;
-    const char *xb = (const char *)A.x + b * A.n * A.d * elem;
-    const char *cb = (const char *)A.c + b * A.k * A.d * elem;
-    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
-
-    const int lrow = tid >> 1;                  /* row this thread loads */
-    const size_t le = (size_t)(tid & 1) * 8 * EPW; /* its element offset */
-    const size_t chunk = (size_t)ASG_KW * EPW;  /* elements per chunk */
-    const size_t kchunks = (A.d + chunk - 1) / chunk;
-    const size_t ntiles = (A.k + ASG_BN - 1) / ASG_BN;
-    const size_t steps = kchunks * ntiles;
-
-    float bv[4];
-    uint32_t bi[4];
-#pragma unroll
-    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
-    float acc[2][8][4];
-    uint32_t ra[8], rb[8];
-    const bool arow_ok = p0 + lrow < A.n;
-    asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, le, A.d, A.vec_ok);
-    asg_gload<EPW>(rb, cb, lrow, (size_t)lrow < A.k, le, A.d, A.vec_ok);
-
-    for (size_t st = 0; st < steps; st++) {
-        const size_t kc = st % kchunks, n0 = (st / kchunks) * ASG_BN;
-        __syncthreads();
-        uint4 *as4 = (uint4 *)(As + lrow * ASG_LDW + (tid & 1) * 8);
-        uint4 *bs4 = (uint4 *)(Bs + lrow * ASG_LDW + (tid & 1) * 8);
-        as4[0] = make_uint4(ra[0], ra[1], ra[2], ra[3]);
-        as4[1] = make_uint4(ra[4], ra[5], ra[6], ra[7]);
-        bs4[0] = make_uint4(rb[0], rb[1], rb[2], rb[3]);
-        bs4[1] = make_uint4(rb[4], rb[5], rb[6], rb[7]);
-        __syncthreads();
-        if (st + 1 < steps) { /* next step's tiles, in flight during the MMAs */
-            const size_t kn = (st + 1) % kchunks, nn = ((st + 1) / kchunks) * ASG_BN;
-            asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, kn * chunk + le, A.d, A.vec_ok);
-            asg_gload<EPW>(rb, cb, nn + lrow, nn + lrow < A.k, kn * chunk + le, A.d, A.vec_ok);
-        }
-        if (kc == 0) {
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) acc[mt][nt][i] = 0.f;
-        }
-        asg_kstep<KIND>(acc, As, Bs, 0, wm, wn, g, t);
-        asg_kstep<KIND>(acc, As, Bs, 8, wm, wn, g, t);
-        if (kc == kchunks - 1) asg_fold(A, b, n0, acc, bv, bi, inv_s2, wn, t);
-    }
-
-    /* The 4 lanes of a group hold the same rows: meet by shuffles. */
+/* The 4 lanes of a group, then the two warps sharing the rows, meet; the
+ * winner of each point row is written as (key, distance). */
+__device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0, float bv[4],
+                                           uint32_t bi[4], float *red_v, uint32_t *red_i,
+                                           int wm, int wn, int g, int t) {
 #pragma unroll
     for (int r = 0; r < 4; r++) {
 #pragma unroll
@@ -301,6 +243,218 @@ assign_mma_kernel(const AsgArgs A) {
     }
 }
 
+/* The tensor cores' fp32 accumulation truncates (it does not round to
+ * nearest), a bias that grows with d. fp32 precision therefore restarts the
+ * MMA accumulators at every chunk of 16 dimensions and adds each chunk's
+ * partial into a second set of registers with ordinary rounded adds, on a
+ * 32 x 32 warp tile (NT = 4) so both sets fit. */
+template <int KIND>
+__global__ void __launch_bounds__(ASG_THREADS, 2)
+assign_mma_kernel(const AsgArgs A) {
+    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
+    const bool EXACT = KIND == FKM_ASG_F32X3;
+    constexpr int NT = KIND == FKM_ASG_F32X3 ? 4 : 8;
+    constexpr int BN = 16 * NT;
+    __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
+    __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
+    __shared__ float red_v[ASG_BM];
+    __shared__ uint32_t red_i[ASG_BM];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
+    const size_t b = blockIdx.x / A.tiles;
+    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
+    const size_t elem = EPW == 2 ? 2 : 4;
+    const char *xb = (const char *)A.x + b * A.n * A.d * elem;
+    const char *cb = (const char *)A.c + b * A.k * A.d * elem;
+    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+
+    const int lrow = tid >> 1;                  /* row this thread loads */
+    const size_t le = (size_t)(tid & 1) * 8 * EPW; /* its element offset */
+    const size_t chunk = (size_t)ASG_KW * EPW;  /* elements per chunk */
+    const size_t kchunks = (A.d + chunk - 1) / chunk;
+    const size_t ntiles = (A.k + BN - 1) / BN;
+    const size_t steps = kchunks * ntiles;
+
+    float bv[4];
+    uint32_t bi[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
+    float acc[2][NT][4], tot[2][NT][4];
+    uint32_t ra[8], rb[8];
+    const bool arow_ok = p0 + lrow < A.n;
+    asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, le, A.d, A.vec_ok);
+    asg_gload<EPW>(rb, cb, lrow, lrow < BN && (size_t)lrow < A.k, le, A.d, A.vec_ok);
+
+    for (size_t st = 0; st < steps; st++) {
+        const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
+        __syncthreads();
+        uint4 *as4 = (uint4 *)(As + lrow * ASG_LDW + (tid & 1) * 8);
+        uint4 *bs4 = (uint4 *)(Bs + lrow * ASG_LDW + (tid & 1) * 8);
+        as4[0] = make_uint4(ra[0], ra[1], ra[2], ra[3]);
+        as4[1] = make_uint4(ra[4], ra[5], ra[6], ra[7]);
+        if (lrow < BN) {
+            bs4[0] = make_uint4(rb[0], rb[1], rb[2], rb[3]);
+            bs4[1] = make_uint4(rb[4], rb[5], rb[6], rb[7]);
+        }
+        __syncthreads();
+        if (st + 1 < steps) { /* next step's tiles, in flight during the MMAs */
+            const size_t kn = (st + 1) % kchunks, nn = ((st + 1) / kchunks) * BN;
+            asg_gload<EPW>(ra, xb, p0 + lrow, arow_ok, kn * chunk + le, A.d, A.vec_ok);
+            asg_gload<EPW>(rb, cb, nn + lrow, lrow < BN && nn + lrow < A.k, kn * chunk + le,
+                           A.d, A.vec_ok);
+        }
+        if (kc == 0 || EXACT) {
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
+                        acc[mt][nt][i] = 0.f;
+                    }
+        }
+        asg_kstep<KIND, NT>(acc, As, Bs, 0, wm, wn, g, t);
+        asg_kstep<KIND, NT>(acc, As, Bs, 8, wm, wn, g, t);
+        if (EXACT) {
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
+        }
+        if (kc == kchunks - 1) asg_fold<NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+    }
+
+    asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
+}
+
+/* The same computation with a STAGES-deep cp.async pipeline (rows 16-byte
+ * aligned: d * element size a multiple of 16): tiles go from global memory
+ * straight to shared memory, several steps ahead, one barrier per step. */
+#define ASG_STAGES 4
+#define ASG_STAGE_WORDS ((ASG_BM + ASG_BN) * ASG_LDW)
+
+__device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+/* 32 bytes (8 words) of row `row` from element e0: two 16-byte copies,
+ * zero-filled past d or for rows out of range. */
+template <int EPW>
+__device__ __forceinline__ void asg_async_row(uint32_t *dst, const char *base, size_t row,
+                                              bool valid, size_t e0, size_t d) {
+    const size_t elem = EPW == 2 ? 2 : 4;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        size_t e = e0 + (size_t)h * 4 * EPW; /* 16 bytes = 4 * EPW elements */
+        long left = valid ? (long)(d > e ? d - e : 0) * (long)elem : 0;
+        int bytes = left >= 16 ? 16 : (int)left;
+        const char *src = bytes > 0 ? base + (row * d + e) * elem : base;
+        cp_async16(dst + h * 4, src, bytes);
+    }
+}
+
+template <int KIND>
+__global__ void __launch_bounds__(ASG_THREADS, 2)
+assign_mma_async_kernel(const AsgArgs A) {
+    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
+    const bool EXACT = KIND == FKM_ASG_F32X3;
+    constexpr int NT = KIND == FKM_ASG_F32X3 ? 4 : 8;
+    constexpr int BN = 16 * NT;
+    extern __shared__ __align__(16) uint32_t smem[];
+    __shared__ float red_v[ASG_BM];
+    __shared__ uint32_t red_i[ASG_BM];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
+    const size_t b = blockIdx.x / A.tiles;
+    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
+    const size_t elem = EPW == 2 ? 2 : 4;
+    const char *xb = (const char *)A.x + b * A.n * A.d * elem;
+    const char *cb = (const char *)A.c + b * A.k * A.d * elem;
+    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+    const int lrow = tid >> 1;
+    const size_t le = (size_t)(tid & 1) * 8 * EPW;
+    const size_t chunk = (size_t)ASG_KW * EPW;
+    const size_t kchunks = (A.d + chunk - 1) / chunk;
+    const size_t ntiles = (A.k + BN - 1) / BN;
+    const size_t steps = kchunks * ntiles;
+    const bool arow_ok = p0 + lrow < A.n;
+
+    auto issue = [&](size_t st) {
+        if (st < steps) {
+            uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
+            uint32_t *Bs = As + ASG_BM * ASG_LDW;
+            const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
+            const size_t off = (size_t)lrow * ASG_LDW + (tid & 1) * 8;
+            asg_async_row<EPW>(As + off, xb, p0 + lrow, arow_ok, kc * chunk + le, A.d);
+            if (lrow < BN)
+                asg_async_row<EPW>(Bs + off, cb, n0 + lrow, n0 + lrow < A.k, kc * chunk + le, A.d);
+        }
+        cp_async_commit(); /* always: keeps the group count uniform */
+    };
+
+    float bv[4];
+    uint32_t bi[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
+    float acc[2][NT][4], tot[2][NT][4];
+#pragma unroll
+    for (int i = 0; i < ASG_STAGES - 1; i++) issue(i);
+
+    for (size_t st = 0; st < steps; st++) {
+        cp_async_wait<ASG_STAGES - 2>();
+        __syncthreads(); /* step st has landed; step st - 1's stage is free */
+        issue(st + ASG_STAGES - 1);
+        const uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
+        const uint32_t *Bs = As + ASG_BM * ASG_LDW;
+        const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
+        if (kc == 0 || EXACT) {
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
+                        acc[mt][nt][i] = 0.f;
+                    }
+        }
+        asg_kstep<KIND, NT>(acc, As, Bs, 0, wm, wn, g, t);
+        asg_kstep<KIND, NT>(acc, As, Bs, 8, wm, wn, g, t);
+        if (EXACT) {
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
+        }
+        if (kc == kchunks - 1) asg_fold<NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+    }
+    cp_async_wait<0>();
+    asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
+}
+
+template <int KIND>
+static void launch_kind(const AsgArgs &A, dim3 grid, cudaStream_t stream) {
+    if (A.vec_ok) {
+        const size_t bytes = (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4;
+        cudaFuncSetAttribute(assign_mma_async_kernel<KIND>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+        assign_mma_async_kernel<KIND><<<grid, ASG_THREADS, bytes, stream>>>(A);
+    } else {
+        assign_mma_kernel<KIND><<<grid, ASG_THREADS, 0, stream>>>(A);
+    }
+}
+
 extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
                                   flashkm_metric metric) {
     AsgArgs A;
@@ -320,9 +474,9 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
     dim3 grid((unsigned)(A.tiles * s->batch));
     switch (s->asg) {
-    case FKM_ASG_F32X3: assign_mma_kernel<FKM_ASG_F32X3><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
-    case FKM_ASG_TF32: assign_mma_kernel<FKM_ASG_TF32><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
-    case FKM_ASG_F16: assign_mma_kernel<FKM_ASG_F16><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
-    case FKM_ASG_BF16: assign_mma_kernel<FKM_ASG_BF16><<<grid, ASG_THREADS, 0, s->stream>>>(A); break;
+    case FKM_ASG_F32X3: launch_kind<FKM_ASG_F32X3>(A, grid, s->stream); break;
+    case FKM_ASG_TF32: launch_kind<FKM_ASG_TF32>(A, grid, s->stream); break;
+    case FKM_ASG_F16: launch_kind<FKM_ASG_F16>(A, grid, s->stream); break;
+    case FKM_ASG_BF16: launch_kind<FKM_ASG_BF16>(A, grid, s->stream); break;
     }
 }

@@ -5,7 +5,7 @@
  * rows in that order in fp32, exactly as FAISS's compute_centroids does
  * (c += x, or c += x * w, unfused), so the new centroids are bit-identical
  * to the CPU engine's whenever the assignments agree, and the same on every
- * run. */
+ * run. Groups are processed one block each (see centroid_sum_kernel). */
 #include <cub/device/device_radix_sort.cuh>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -65,39 +65,57 @@ __device__ __forceinline__ float upd_ld<__nv_bfloat16>(const __nv_bfloat16 *x, s
     return __bfloat162float(x[i]);
 }
 
-/* Thread = (group, dimension): consecutive threads read consecutive
- * dimensions of the same row, so each row is one coalesced read. Loads of 4
- * rows go out before their ordered adds. */
+/* Block = (group, 128 dimensions). The group's rows come through shared
+ * memory in tiles of up to UPD_TILE values, loaded by all threads at once
+ * (many loads in flight, coalesced along each row), then thread j adds
+ * column j of the tile in row order: the only sequential part left is the
+ * chain of adds, whatever the group's size. */
+#define UPD_THREADS 128
+#define UPD_TILE 8192
+#define UPD_MAX_ROWS 1024
+
 template <typename T>
-__global__ void centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg,
-                                    const uint32_t *order, const float *hassign, size_t groups,
-                                    size_t k, size_t k_frozen, size_t d, float *cent) {
-    size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (t >= groups * d) return;
-    size_t c = t / d, j = t % d;
+__global__ void __launch_bounds__(UPD_THREADS)
+centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint32_t *order,
+                    const float *hassign, size_t k, size_t k_frozen, size_t d, float *cent) {
+    __shared__ float tile[UPD_TILE];
+    __shared__ uint32_t idx[UPD_MAX_ROWS];
+    __shared__ float wt[UPD_MAX_ROWS];
+    const size_t c = blockIdx.x, j0 = (size_t)blockIdx.y * UPD_THREADS;
     if (c % k < k_frozen) return;
-    uint32_t p = seg[c], p1 = seg[c + 1];
+    const int t = threadIdx.x;
+    const size_t dd = d - j0 < UPD_THREADS ? d - j0 : UPD_THREADS;
+    size_t rows = UPD_TILE / dd;
+    if (rows > UPD_MAX_ROWS) rows = UPD_MAX_ROWS;
+    const uint32_t p0 = seg[c], p1 = seg[c + 1];
     float s = 0;
-    for (; p + 4 <= p1; p += 4) {
-        uint32_t i0 = order[p], i1 = order[p + 1], i2 = order[p + 2], i3 = order[p + 3];
-        float v0 = upd_ld(x, (size_t)i0 * d + j), v1 = upd_ld(x, (size_t)i1 * d + j);
-        float v2 = upd_ld(x, (size_t)i2 * d + j), v3 = upd_ld(x, (size_t)i3 * d + j);
-        if (w) {
-            v0 = __fmul_rn(v0, w[i0]); v1 = __fmul_rn(v1, w[i1]);
-            v2 = __fmul_rn(v2, w[i2]); v3 = __fmul_rn(v3, w[i3]);
+    for (uint32_t q = p0; q < p1; q += (uint32_t)rows) {
+        const size_t nr = p1 - q < rows ? p1 - q : rows;
+        __syncthreads(); /* the previous tile is consumed */
+        for (size_t r = t; r < nr; r += UPD_THREADS) {
+            uint32_t i = order[q + r];
+            idx[r] = i;
+            if (w) wt[r] = w[i];
         }
-        s = __fadd_rn(s, v0); s = __fadd_rn(s, v1);
-        s = __fadd_rn(s, v2); s = __fadd_rn(s, v3);
+        __syncthreads();
+        for (size_t e = t; e < nr * dd; e += UPD_THREADS) {
+            size_t r = e / dd, j = e - r * dd;
+            tile[e] = upd_ld(x, (size_t)idx[r] * d + j0 + j);
+        }
+        __syncthreads();
+        if ((size_t)t < dd) {
+            if (w) {
+                for (size_t r = 0; r < nr; r++)
+                    s = __fadd_rn(s, __fmul_rn(tile[r * dd + t], wt[r]));
+            } else {
+                for (size_t r = 0; r < nr; r++) s = __fadd_rn(s, tile[r * dd + t]);
+            }
+        }
     }
-    for (; p < p1; p++) {
-        uint32_t i = order[p];
-        float v = upd_ld(x, (size_t)i * d + j);
-        if (w) v = __fmul_rn(v, w[i]);
-        s = __fadd_rn(s, v);
-    }
+    if ((size_t)t >= dd) return;
     float h = hassign[c];
     if (h != 0) s = __fmul_rn(s, __fdiv_rn(1.f, h)); /* FAISS: norm = 1 / h */
-    cent[t] = s; /* empty: 0, as FAISS's memset leaves it, until the split */
+    cent[c * d + j0 + t] = s; /* empty: 0, as FAISS's memset leaves it, until the split */
 }
 
 extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
@@ -109,16 +127,15 @@ extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
         s->keys_sorted, items, groups, s->seg);
     hassign_kernel<<<(unsigned)((groups + 255) / 256), 256, 0, s->stream>>>(
         s->seg, s->order, s->w, groups, k, k_frozen, s->hassign);
-    const size_t threads = groups * s->d;
-    const unsigned blocks = (unsigned)((threads + 255) / 256);
+    dim3 grid((unsigned)groups, (unsigned)((s->d + UPD_THREADS - 1) / UPD_THREADS));
     if (s->xdtype == FLASHKM_DTYPE_F32)
-        centroid_sum_kernel<float><<<blocks, 256, 0, s->stream>>>(
-            (const float *)s->x, s->w, s->seg, s->order, s->hassign, groups, k, k_frozen, s->d, s->cent);
+        centroid_sum_kernel<float><<<grid, UPD_THREADS, 0, s->stream>>>(
+            (const float *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d, s->cent);
     else if (s->xdtype == FLASHKM_DTYPE_F16)
-        centroid_sum_kernel<__half><<<blocks, 256, 0, s->stream>>>(
-            (const __half *)s->x, s->w, s->seg, s->order, s->hassign, groups, k, k_frozen, s->d, s->cent);
+        centroid_sum_kernel<__half><<<grid, UPD_THREADS, 0, s->stream>>>(
+            (const __half *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d, s->cent);
     else
-        centroid_sum_kernel<__nv_bfloat16><<<blocks, 256, 0, s->stream>>>(
-            (const __nv_bfloat16 *)s->x, s->w, s->seg, s->order, s->hassign, groups, k, k_frozen,
-            s->d, s->cent);
+        centroid_sum_kernel<__nv_bfloat16><<<grid, UPD_THREADS, 0, s->stream>>>(
+            (const __nv_bfloat16 *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d,
+            s->cent);
 }

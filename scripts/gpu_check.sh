@@ -3,8 +3,8 @@
 # one go: configure + build for sm_90a, the GPU tests, compute-sanitizer
 # (memcheck + racecheck) on a small run, and the benchmark. Logs and results
 # go to $OUT (default ./gpu-check-out). Stages can be picked:
-#   scripts/gpu_check.sh [build] [test] [sanitize] [bench] [--bench-args "..."]
-# With no stage named, all four run. Exit status: the first failing stage's.
+#   scripts/gpu_check.sh [build] [test] [sanitize] [bench] [profile] [--bench-args "..."]
+# With no stage named, the first four run (profile: Nsight Compute kernel times). Exit status: the first failing stage's.
 set -u -o pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/gpu-check-out}"
@@ -59,6 +59,14 @@ if has bench; then
     2>&1 | tee "$OUT/bench.log" || status=1
   python3 "$ROOT/bench/plot_bench.py" "$OUT/bench.json" "$OUT/bench.png" 2>>"$OUT/bench.log" ||
     echo "(no plot)"
+fi
+if has profile; then # per-kernel times of a few iterations (Nsight Compute)
+  note "profile: kernel durations, ivf-1M-1k-like shapes"
+  for shp in 1,1048576,128,1024,f16 1,1048576,128,1024,f32; do
+    timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+      "$BUILD/bench/flashkm_bench" --no-ceilings --iters 3 --custom "$shp" >>"$OUT/profile.log" 2>&1
+  done
+  grep -E "^  [a-zA-Z_].*\(|gpu__time_duration|custom" "$OUT/profile.log" | head -80
 fi
 note "exit $status"
 exit $status

@@ -4,6 +4,7 @@
 #define FKM_TEST_GPU_SUPPORT_H
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -51,6 +52,22 @@ inline size_t label_mismatches(const TrainResult &a, const TrainResult &b) {
 // max |a - b| / max |b|
 inline double centroid_rel_diff(const TrainResult &a, const TrainResult &b) {
     return max_rel_diff(a.centroids.v.data(), b.centroids.v.data(), a.centroids.size());
+}
+
+// Rows (of d values) sorted lexicographically in both, then max |a - b| /
+// max |b|: equality of two centroid sets whatever their order.
+inline double sorted_rows_rel_diff(const std::vector<float> &a, const std::vector<float> &b,
+                                   size_t d) {
+    auto rows = [d](const std::vector<float> &v) {
+        std::vector<std::vector<float>> r;
+        for (size_t i = 0; i + d <= v.size(); i += d) r.emplace_back(v.begin() + i, v.begin() + i + d);
+        std::sort(r.begin(), r.end());
+        std::vector<float> flat;
+        for (auto &x : r) flat.insert(flat.end(), x.begin(), x.end());
+        return flat;
+    };
+    std::vector<float> sa = rows(a), sb = rows(b);
+    return max_rel_diff(sa.data(), sb.data(), sa.size());
 }
 
 }  // namespace fkmtest
