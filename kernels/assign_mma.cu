@@ -77,6 +77,13 @@ __device__ __forceinline__ void asg_gload(uint32_t r[8], const void *base,
     }
 }
 
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const uint32_t *p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
 __device__ __forceinline__ uint32_t asg_tf32(float v) {
     uint32_t r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
@@ -117,13 +124,14 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
                                           const uint32_t *Bs, int kw, int wm,
                                           int wn, int g, int t) {
     uint32_t a[2][4], al[2][4];
+    const int lane = g * 4 + t;
 #pragma unroll
     for (int mt = 0; mt < 2; mt++) {
-        const uint32_t *ap = As + (wm * 32 + mt * 16 + g) * ASG_LDW + kw + t;
-        a[mt][0] = ap[0];
-        a[mt][1] = ap[8 * ASG_LDW];
-        a[mt][2] = ap[4];
-        a[mt][3] = ap[8 * ASG_LDW + 4];
+        /* ldmatrix.x4: lanes 0-7 / 8-15 / 16-23 / 24-31 give the rows of
+         * (rows 0-7, words 0-3) / (8-15, 0-3) / (0-7, 4-7) / (8-15, 4-7),
+         * which land exactly as the m16n8k8 tf32 and m16n8k16 A fragments. */
+        const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * ASG_LDW + kw + (lane >> 4) * 4;
+        ldsm_x4(a[mt], ap);
         if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
 #pragma unroll
             for (int i = 0; i < 4; i++) {
@@ -134,10 +142,19 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
             }
         }
     }
+    uint32_t bq[NT][2];
+#pragma unroll
+    for (int np = 0; np < NT; np += 2) {
+        /* two n-tiles per ldmatrix.x4: (tile np, words 0-3 / 4-7), then np+1 */
+        const uint32_t *bp = Bs + (wn * NT * 8 + (np + (lane >> 4)) * 8 + (lane & 7)) * ASG_LDW +
+                             kw + ((lane >> 3) & 1) * 4;
+        uint32_t r[4];
+        ldsm_x4(r, bp);
+        bq[np][0] = r[0]; bq[np][1] = r[1]; bq[np + 1][0] = r[2]; bq[np + 1][1] = r[3];
+    }
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
-        const uint32_t *bp = Bs + (wn * NT * 8 + nt * 8 + g) * ASG_LDW + kw + t;
-        uint32_t b[2] = {bp[0], bp[4]}, bl[2];
+        uint32_t b[2] = {bq[nt][0], bq[nt][1]}, bl[2];
         if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
 #pragma unroll
             for (int i = 0; i < 2; i++) {
@@ -180,13 +197,14 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
         for (int j = 0; j < 2; j++) {
             size_t col = n0 + wn * NT * 8 + nt * 8 + 2 * t + j;
             if (col >= A.k) continue;
-            float cnv = A.ip ? 0.f : __ldg(cn + col);
+            /* v = |c|^2 / 2 - x.c (or -x.c): half of the distance less
+             * |x|^2 / 2, exactly scaled, one FMA per value */
+            float cnh = A.ip ? 0.f : 0.5f * __ldg(cn + col);
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    float ipv = acc[mt][nt][h * 2 + j] * inv_s2;
-                    float v = A.ip ? -ipv : cnv - 2.f * ipv;
+                    float v = fmaf(-acc[mt][nt][h * 2 + j], inv_s2, cnh);
                     int r = mt * 2 + h;
                     if (v < bv[r]) { bv[r] = v; bi[r] = (uint32_t)col; }
                 }
@@ -234,7 +252,7 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
             if (A.ip) {
                 dv = -v;
             } else {
-                dv = A.xnorm[b * A.n + p] + v;
+                dv = A.xnorm[b * A.n + p] + 2.f * v;
                 if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
             }
             A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;

@@ -98,17 +98,21 @@ centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint3
             if (w) wt[r] = w[i];
         }
         __syncthreads();
-        for (size_t e = t; e < nr * dd; e += UPD_THREADS) {
-            size_t r = e / dd, j = e - r * dd;
-            tile[e] = upd_ld(x, (size_t)idx[r] * d + j0 + j);
+        /* warp per row, lanes along it: coalesced, no index division */
+        const int wp = t >> 5, ln = t & 31;
+        for (size_t r = (size_t)wp; r < nr; r += UPD_THREADS / 32) {
+            const T *row = x + (size_t)idx[r] * d + j0;
+            for (size_t j = (size_t)ln; j < dd; j += 32) tile[r * dd + j] = upd_ld(row, j);
         }
         __syncthreads();
         if ((size_t)t < dd) {
+            const float *col = tile + t;
             if (w) {
-                for (size_t r = 0; r < nr; r++)
-                    s = __fadd_rn(s, __fmul_rn(tile[r * dd + t], wt[r]));
+#pragma unroll 8
+                for (size_t r = 0; r < nr; r++) s = __fadd_rn(s, __fmul_rn(col[r * dd], wt[r]));
             } else {
-                for (size_t r = 0; r < nr; r++) s = __fadd_rn(s, tile[r * dd + t]);
+#pragma unroll 8
+                for (size_t r = 0; r < nr; r++) s = __fadd_rn(s, col[r * dd]);
             }
         }
     }

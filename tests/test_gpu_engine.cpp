@@ -105,8 +105,10 @@ TEST(GpuEngine, SplitsEmptyClustersAsTheCpuEngine) {
     // (the split moves them symmetrically), so which half takes them is a
     // true tie that rounding decides: the centroids themselves may then
     // differ, but the first iteration (before any such tie) may not.
+    // (Many points coincide with a centroid: their distance is pure
+    // cancellation error, clamped at 0, hence 1e-4.)
     EXPECT_NEAR(rg.stats.v[0].objective, rc.stats.v[0].objective,
-                1e-5 * std::fabs(rc.stats.v[0].objective));
+                1e-4 * std::fabs(rc.stats.v[0].objective));
 }
 
 TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
