@@ -60,7 +60,7 @@ run)
     nice -n 10 "$bin" -merge=1 "$min" "$work" >"$build/merge-$target.log" 2>&1
     rm -f "$corpus"/* && cp "$min"/* "$corpus"/
     echo "fuzz.sh: corpus $corpus: $(ls "$corpus" | wc -l) files," \
-         "$(du -sk "$corpus" | cut -f1) KiB"
+         "$(cat "$corpus"/* | wc -c) bytes"
     ;;
 replay)
     [[ -x $bin ]] || do_build
