@@ -409,3 +409,52 @@ TEST(Api, SuccessfulCallWritesEveryRequestedOutput) {
         << "exactly n_stats entries written";
     for (int64_t l : r.labels.v) EXPECT_TRUE(l >= 0 && l < (int64_t)k);
 }
+
+// FAISS clamps squared L2 distances at 0: a point equal to a centroid, far
+// from the origin (|x|^2 - 2<x,c> + |c|^2 cancels), never gets a negative.
+TEST(Api, L2DistancesAreNeverNegative) {
+    const size_t n = 500, d = 31, k = 50;
+    std::vector<float> x = mixture(n, d, 5, 23);
+    for (float &v : x) v += 1000.0f;
+    std::vector<float> c(x.begin(), x.begin() + k * d);
+    flashkm_params p = default_params();
+    AssignResult a = run_assign(p, n, d, k, x.data(), c.data());
+    ASSERT_EQ(a.status, FLASHKM_OK) << a.error;
+    for (size_t i = 0; i < n; i++) {
+        EXPECT_GE(a.distances.v[i], 0.0f) << "point " << i;
+        if (i < k) EXPECT_LE(a.distances.v[i], 1e-6 * 1000 * 1000 * d) << "point " << i;
+    }
+}
+
+TEST(Api, BatchWithSubsampleAndRedosEqualsSeparate) {
+    const size_t B = 2, n = 1500, d = 4, k = 5;
+    std::vector<float> x = mixture(B * n, d, 6, 24);
+    flashkm_params p = default_params();
+    p.niter = 4;
+    p.nredo = 3;
+    p.max_points_per_centroid = 50;  // 1500 > 250: each problem subsampled
+    std::vector<Poisoned<float>> cen;
+    std::vector<Poisoned<flashkm_iteration_stats>> st;
+    std::vector<flashkm_output> outs(B);
+    for (size_t b = 0; b < B; b++) {
+        cen.emplace_back(k * d);
+        st.emplace_back(12);
+    }
+    for (size_t b = 0; b < B; b++) {
+        outs[b] = flashkm_output{};
+        outs[b].centroids = cen[b].data();
+        outs[b].stats = st[b].data();
+        outs[b].stats_capacity = 12;
+    }
+    ASSERT_EQ(flashkm_train_batch(&p, B, n, d, k, x.data(), outs.data()), FLASHKM_OK)
+        << flashkm_last_error();
+    for (size_t b = 0; b < B; b++) {
+        TrainResult single = run_train(p, n, d, k, x.data() + b * n * d, false, 12);
+        ASSERT_EQ(single.status, FLASHKM_OK) << single.error;
+        EXPECT_TRUE(same_bits(cen[b].data(), single.centroids.data(), k * d * 4)) << b;
+        EXPECT_EQ(outs[b].n_stats, single.n_stats) << b;
+        EXPECT_EQ(outs[b].objective, single.objective) << b;
+        for (size_t i = 0; i < single.n_stats; i++)
+            EXPECT_EQ(st[b].v[i].objective, single.stats.v[i].objective) << b << "," << i;
+    }
+}

@@ -461,3 +461,153 @@ TEST(FaissParity, FewPointsWarningOnStderr) {
     EXPECT_NE(b.find("WARNING clustering 100 points to 10 centroids"), std::string::npos) << b;
     EXPECT_EQ(a, b);
 }
+
+// Frozen input centroids plus empty clusters: FAISS's split then runs on the
+// k - k_frozen free centroids, with (n - (k - k_frozen)) in its probability.
+TEST(FaissParity, FrozenWithEmptyClusters) {
+    const size_t n = 700, d = 6, distinct = 35, k = 32, nin = 4;
+    std::vector<float> x = duplicated_points(n, distinct, d, 31);
+    std::vector<float> cin = mixture(nin, d, 4, 32);
+    flashkm_params p = base();
+    p.niter = 10;
+    p.init_centroids = cin.data();
+    p.n_init_centroids = nin;
+    p.frozen_centroids = 1;
+    FaissResult ref = faiss_train(p, n, d, k, x.data(), false);
+    int splits = 0;
+    for (const FaissStats &s : ref.stats) splits += s.nsplit;
+    ASSERT_GT(splits, 0) << "the case must exercise the split";
+    expect_same_init(p, n, d, k, x.data());
+    expect_same_training(p, n, d, k, x.data());
+}
+
+// Subsampling starts strictly above k * max_points_per_centroid; the
+// warning strictly below k * min_points_per_centroid.
+TEST(FaissParity, SubsampleAndWarningBoundaries) {
+    const size_t d = 4, k = 10;
+    std::vector<float> x = mixture(1001, d, 10, 33);
+    flashkm_params p = base();
+    p.max_points_per_centroid = 100;
+    p.min_points_per_centroid = 100;
+    for (size_t n : {999, 1000, 1001}) {
+        SCOPED_TRACE("n = " + std::to_string(n));
+        expect_same_init(p, n, d, k, x.data());
+        p.quiet_warnings = 0;
+        p.niter = 1;
+        testing::internal::CaptureStderr();
+        TrainResult mine = run_train(p, n, d, k, x.data(), false);
+        std::string a = testing::internal::GetCapturedStderr();
+        testing::internal::CaptureStderr();
+        faiss_train(p, n, d, k, x.data(), false);
+        std::string b = testing::internal::GetCapturedStderr();
+        EXPECT_EQ(a, b);
+        EXPECT_EQ(b.empty(), n != 999);
+        p.quiet_warnings = 1;
+        p.niter = 20;
+    }
+}
+
+// Seeds at the edges: FAISS adds 1 + redo * 15486557 in 64 bits and then
+// truncates to the unsigned 32-bit seed of mt19937.
+TEST(FaissParity, ExtremeSeedsAcrossRedos) {
+    const size_t n = 3000, d = 5, k = 12;
+    std::vector<float> x = mixture(n, d, 12, 34);
+    flashkm_params p = base();
+    p.nredo = 3;
+    p.niter = 3;
+    p.max_points_per_centroid = 200;  // subsample with the raw seed too
+    for (int seed : {2147483647, -1, 0, -2147483647 - 1}) {
+        SCOPED_TRACE("seed " + std::to_string(seed));
+        p.seed = seed;
+        expect_same_init(p, n, d, k, x.data());
+        expect_same_training(p, n, d, k, x.data());
+    }
+}
+
+// flashkm_assign against IndexFlatL2 / IndexFlatIP search.
+TEST(FaissParity, AssignMatchesIndexFlatSearch) {
+    for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+        const size_t n = 3000, d = 40, k = 70;
+        std::vector<float> x = mixture(n, d, 20, 35);
+        flashkm_params p = base();
+        p.metric = m;
+        p.niter = 0;  // FAISS's index then holds the initial centroids
+        FaissResult ref = faiss_train(p, n, d, k, x.data(), true);
+        ASSERT_FALSE(ref.threw);
+        AssignResult a = run_assign(p, n, d, k, x.data(), ref.centroids.data());
+        ASSERT_EQ(a.status, FLASHKM_OK) << a.error;
+        RefAssignment r = ref_assign(x.data(), n, d, ref.centroids.data(), k, m);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (a.labels.v[i] != ref.labels[i] && !is_near_tie(r, i)) bad++;
+            double tol = 1e-5 * (r.scale[i] + std::fabs(ref.distances[i]));
+            if (std::fabs(a.distances.v[i] - ref.distances[i]) > tol) bad++;
+        }
+        EXPECT_EQ(bad, 0u) << "metric " << m;
+    }
+}
+
+// Weighted empty-cluster split: FAISS's probability uses the weighted
+// cluster sizes (float), not counts.
+TEST(FaissParity, WeightedEmptyClusters) {
+    const size_t n = 640, d = 5, distinct = 40, k = 37;
+    std::vector<float> x = duplicated_points(n, distinct, d, 36);
+    std::vector<float> w = random_weights(n, 36);
+    flashkm_params p = base();
+    p.niter = 10;
+    p.weights = w.data();
+    FaissResult ref = faiss_train(p, n, d, k, x.data(), false);
+    int splits = 0;
+    for (const FaissStats &s : ref.stats) splits += s.nsplit;
+    ASSERT_GT(splits, 0) << "the case must exercise the split";
+    expect_same_training(p, n, d, k, x.data());
+}
+
+// k = n - 1: the split's denominator n - k is 1.
+TEST(FaissParity, KIsNMinusOneWithDuplicates) {
+    const size_t n = 60, d = 3, distinct = 50, k = 59;
+    std::vector<float> x = duplicated_points(n, distinct, d, 37);
+    flashkm_params p = base();
+    p.niter = 6;
+    expect_same_init(p, n, d, k, x.data());
+    expect_same_training(p, n, d, k, x.data());
+}
+
+TEST(FaissParity, SphericalAndIntCentroidsTogether) {
+    const size_t n = 1500, d = 6, k = 9;
+    std::vector<float> x = mixture(n, d, 9, 38, 30.0f);
+    flashkm_params p = base();
+    p.spherical = 1;
+    p.int_centroids = 1;
+    p.niter = 5;
+    expect_same_init(p, n, d, k, x.data());
+    expect_same_training(p, n, d, k, x.data());
+}
+
+TEST(FaissParity, VerboseOutputInnerProductRedosFrozen) {
+    const size_t n = 1200, d = 6, k = 8;
+    std::vector<float> x = mixture(n, d, 8, 39);
+    normalize_rows(x, d);
+    std::vector<float> cin(x.begin(), x.begin() + 3 * d);
+    flashkm_params p = base();
+    p.metric = FLASHKM_METRIC_INNER_PRODUCT;
+    p.spherical = 1;
+    p.niter = 3;
+    p.nredo = 3;
+    p.init_centroids = cin.data();
+    p.n_init_centroids = 3;
+    p.frozen_centroids = 1;
+    auto out = verbose_outputs(p, n, d, k, x.data());
+    EXPECT_NE(out.second.find("Outer iteration"), std::string::npos);
+    EXPECT_EQ(out.first, out.second);
+}
+
+TEST(FaissParity, VerboseOutputNiterZeroRedos) {
+    const size_t n = 500, d = 3, k = 5;
+    std::vector<float> x = mixture(n, d, 5, 40);
+    flashkm_params p = base();
+    p.niter = 0;
+    p.nredo = 2;
+    auto out = verbose_outputs(p, n, d, k, x.data());
+    EXPECT_EQ(out.first, out.second);
+}
