@@ -13,13 +13,14 @@
 extern "C" {
 #endif
 
-/* Blocks of the BLAS search: 512 points (FAISS uses 4096; a 512 x 1024
- * block of products, 2 MiB, stays in L2 for the argmin scan, and the
- * products are the same: OpenBLAS accumulates each one over d in the same
- * order whatever the block shape) x 1024 centroids (FAISS's
- * distance_compute_blas_database_bs), and FAISS's point count below
- * which it computes distances directly (distance_compute_blas_threshold). */
-#define FKM_CPU_BLOCK_POINTS 512
+/* FAISS's blocks for its BLAS search (distance_compute_blas_query_bs x
+ * distance_compute_blas_database_bs) and the point count below which it
+ * computes distances directly (distance_compute_blas_threshold). Smaller
+ * point blocks would keep the products in L2, but every block hands the
+ * cores from OpenBLAS' threads to ours and back, and on a loaded machine
+ * that hand-off (both pools spin before sleeping) cost up to 20x with 512-
+ * or 1024-point blocks; FAISS's 4096 keeps it rare. */
+#define FKM_CPU_BLOCK_POINTS 4096
 #define FKM_CPU_BLOCK_CENTROIDS 1024
 #define FKM_CPU_BLAS_THRESHOLD 20
 

@@ -74,6 +74,8 @@ static void block_products(const fkm_cpu_state *s, const float *x,
 #define FKM_LANES 16
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FKM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define FKM_HAVE_X86_INTRINSICS 1
+#include <immintrin.h>
 #else
 #define FKM_CLONES
 #endif
@@ -88,6 +90,31 @@ static void merge_lanes(const float *mv, const int32_t *mi, int l2,
             *bl = (int64_t)(j0 + (size_t)mi[l]);
         }
     }
+}
+
+/* After the lane loop: lanes only hold candidates strictly better than
+ * *best, so merging them (ties to the lowest index) and then scanning the
+ * tail [j, w) in order gives FAISS's sequential scan's winner. */
+static void finish_row_l2(const float *ip, const float *cn, size_t j,
+                          size_t w, float xn, const float *mv,
+                          const int32_t *mi, float *best, int64_t *bl,
+                          size_t j0) {
+    float b0 = *best;
+    int64_t i0 = *bl;
+    int any = 0;
+    for (int l = 0; l < FKM_LANES; l++) any |= mi[l] >= 0;
+    if (any) {
+        b0 = HUGE_VALF;
+        i0 = INT64_MAX;
+        merge_lanes(mv, mi, 1, &b0, &i0, j0);
+    }
+    for (; j < w; j++) {
+        float dis = xn + cn[j] - 2 * ip[j];
+        if (dis < 0) dis = 0;
+        if (dis < b0) { b0 = dis; i0 = (int64_t)(j0 + j); }
+    }
+    *best = b0;
+    *bl = i0;
 }
 
 FKM_CLONES
@@ -106,25 +133,39 @@ static void row_l2(const float *ip, const float *cn, size_t w, float xn,
             mi[l] = take ? (int32_t)(j + l) : mi[l];
         }
     }
-    /* lanes only hold candidates strictly better than *best: merging them
-     * (ties to the lowest index) then the tail in order is FAISS's scan */
-    float b0 = *best;
-    int64_t i0 = *bl;
-    int any = 0;
-    for (int l = 0; l < FKM_LANES; l++) any |= mi[l] >= 0;
-    if (any) {
-        b0 = HUGE_VALF;
-        i0 = INT64_MAX;
-        merge_lanes(mv, mi, 1, &b0, &i0, j0);
-    }
-    for (; j < w; j++) {
-        float dis = xn + cn[j] - 2 * ip[j];
-        if (dis < 0) dis = 0;
-        if (dis < b0) { b0 = dis; i0 = (int64_t)(j0 + j); }
-    }
-    *best = b0;
-    *bl = i0;
+    finish_row_l2(ip, cn, j, w, xn, mv, mi, best, bl, j0);
 }
+
+#ifdef FKM_HAVE_X86_INTRINSICS
+/* The same lanes in AVX-512 registers (the compiler's version of the loop
+ * above keeps them in memory). max(0, dis) is `dis < 0 ? 0 : dis`: vmaxps
+ * returns its second operand unless the first is greater. */
+__attribute__((target("avx512f")))
+static void row_l2_avx512(const float *ip, const float *cn, size_t w,
+                          float xn, float *best, int64_t *bl, size_t j0) {
+    __m512 mv = _mm512_set1_ps(*best), vxn = _mm512_set1_ps(xn);
+    __m512 zero = _mm512_setzero_ps();
+    __m512i mi = _mm512_set1_epi32(-1), step = _mm512_set1_epi32(FKM_LANES);
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                    12, 13, 14, 15);
+    size_t j = 0;
+    for (; j + FKM_LANES <= w; j += FKM_LANES) {
+        __m512 p = _mm512_loadu_ps(ip + j);
+        __m512 dis = _mm512_sub_ps(_mm512_add_ps(vxn, _mm512_loadu_ps(cn + j)),
+                                   _mm512_add_ps(p, p));
+        dis = _mm512_max_ps(zero, dis);
+        __mmask16 m = _mm512_cmp_ps_mask(dis, mv, _CMP_LT_OQ);
+        mv = _mm512_mask_mov_ps(mv, m, dis);
+        mi = _mm512_mask_mov_epi32(mi, m, idx);
+        idx = _mm512_add_epi32(idx, step);
+    }
+    float mvs[FKM_LANES];
+    int32_t mis[FKM_LANES];
+    _mm512_storeu_ps(mvs, mv);
+    _mm512_storeu_si512((void *)mis, mi);
+    finish_row_l2(ip, cn, j, w, xn, mvs, mis, best, bl, j0);
+}
+#endif
 
 FKM_CLONES
 static void row_ip(const float *ip, size_t w, float *best, int64_t *bl,
@@ -161,9 +202,18 @@ static void scan_block(const fkm_cpu_state *s, const float *xnorm,
                        flashkm_metric metric, int64_t *labels, float *dist) {
     const float *ipb = s->ipblock;
     const size_t w = j1 - j0;
+#ifdef FKM_HAVE_X86_INTRINSICS
+    const int avx512 = __builtin_cpu_supports("avx512f");
+#endif
 #pragma omp parallel for num_threads(s->nthreads) schedule(static)
     for (size_t i = i0; i < i1; i++) {
         const float *ip = ipb + (i - i0) * w;
+#ifdef FKM_HAVE_X86_INTRINSICS
+        if (metric == FLASHKM_METRIC_L2 && avx512)
+            row_l2_avx512(ip, s->cnorm + j0, w, xnorm[i], &dist[i], &labels[i],
+                          j0);
+        else
+#endif
         if (metric == FLASHKM_METRIC_L2)
             row_l2(ip, s->cnorm + j0, w, xnorm[i], &dist[i], &labels[i], j0);
         else
