@@ -118,7 +118,7 @@ __device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
 
 /* One k-step (8 words) of a warp's 32 x 64 tile. Fragment word layout is
  * the same for m16n8k8 tf32 and m16n8k16 16-bit types. */
-template <int KIND, int NT>
+template <int KIND, int NT, int LDW>
 __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
                                           const uint32_t *As,
                                           const uint32_t *Bs, int kw, int wm,
@@ -130,9 +130,9 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         /* ldmatrix.x4: lanes 0-7 / 8-15 / 16-23 / 24-31 give the rows of
          * (rows 0-7, words 0-3) / (8-15, 0-3) / (0-7, 4-7) / (8-15, 4-7),
          * which land exactly as the m16n8k8 tf32 and m16n8k16 A fragments. */
-        const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * ASG_LDW + kw + (lane >> 4) * 4;
+        const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * LDW + kw + (lane >> 4) * 4;
         ldsm_x4(a[mt], ap);
-        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+        if (KIND == FKM_ASG_F32X3) { /* tf32 mode passes raw fp32: the MMA truncates */
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 float v = __uint_as_float(a[mt][i]);
@@ -146,7 +146,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
 #pragma unroll
     for (int np = 0; np < NT; np += 2) {
         /* two n-tiles per ldmatrix.x4: (tile np, words 0-3 / 4-7), then np+1 */
-        const uint32_t *bp = Bs + (wn * NT * 8 + (np + (lane >> 4)) * 8 + (lane & 7)) * ASG_LDW +
+        const uint32_t *bp = Bs + (wn * NT * 8 + (np + (lane >> 4)) * 8 + (lane & 7)) * LDW +
                              kw + ((lane >> 3) & 1) * 4;
         uint32_t r[4];
         ldsm_x4(r, bp);
@@ -155,7 +155,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
         uint32_t b[2] = {bq[nt][0], bq[nt][1]}, bl[2];
-        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+        if (KIND == FKM_ASG_F32X3) {
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 float v = __uint_as_float(b[i]);
@@ -333,8 +333,8 @@ assign_mma_kernel(const AsgArgs A) {
                         acc[mt][nt][i] = 0.f;
                     }
         }
-        asg_kstep<KIND, NT>(acc, As, Bs, 0, wm, wn, g, t);
-        asg_kstep<KIND, NT>(acc, As, Bs, 8, wm, wn, g, t);
+        asg_kstep<KIND, NT, ASG_LDW>(acc, As, Bs, 0, wm, wn, g, t);
+        asg_kstep<KIND, NT, ASG_LDW>(acc, As, Bs, 8, wm, wn, g, t);
         if (EXACT) {
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
@@ -352,8 +352,10 @@ assign_mma_kernel(const AsgArgs A) {
 /* The same computation with a STAGES-deep cp.async pipeline (rows 16-byte
  * aligned: d * element size a multiple of 16): tiles go from global memory
  * straight to shared memory, several steps ahead, one barrier per step. */
-#define ASG_STAGES 4
-#define ASG_STAGE_WORDS ((ASG_BM + ASG_BN) * ASG_LDW)
+#define ASG_STAGES 3
+#define ASG_KW_A 32  /* words per row per stage: 4 k-steps per barrier */
+#define ASG_LDW_A 36 /* padded: conflict-free ldmatrix */
+#define ASG_STAGE_WORDS ((ASG_BM + ASG_BN) * ASG_LDW_A)
 
 __device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
     unsigned d = (unsigned)__cvta_generic_to_shared(dst);
@@ -363,14 +365,14 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
-/* 32 bytes (8 words) of row `row` from element e0: two 16-byte copies,
+/* 64 bytes (16 words) of row `row` from element e0: four 16-byte copies,
  * zero-filled past d or for rows out of range. */
 template <int EPW>
 __device__ __forceinline__ void asg_async_row(uint32_t *dst, const char *base, size_t row,
                                               bool valid, size_t e0, size_t d) {
     const size_t elem = EPW == 2 ? 2 : 4;
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < 4; h++) {
         size_t e = e0 + (size_t)h * 4 * EPW; /* 16 bytes = 4 * EPW elements */
         long left = valid ? (long)(d > e ? d - e : 0) * (long)elem : 0;
         int bytes = left >= 16 ? 16 : (int)left;
@@ -399,8 +401,8 @@ assign_mma_async_kernel(const AsgArgs A) {
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
     const float s = A.scale[b], inv_s2 = 1.f / (s * s);
     const int lrow = tid >> 1;
-    const size_t le = (size_t)(tid & 1) * 8 * EPW;
-    const size_t chunk = (size_t)ASG_KW * EPW;
+    const size_t le = (size_t)(tid & 1) * 16 * EPW;
+    const size_t chunk = (size_t)ASG_KW_A * EPW;
     const size_t kchunks = (A.d + chunk - 1) / chunk;
     const size_t ntiles = (A.k + BN - 1) / BN;
     const size_t steps = kchunks * ntiles;
@@ -409,9 +411,9 @@ assign_mma_async_kernel(const AsgArgs A) {
     auto issue = [&](size_t st) {
         if (st < steps) {
             uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
-            uint32_t *Bs = As + ASG_BM * ASG_LDW;
+            uint32_t *Bs = As + ASG_BM * ASG_LDW_A;
             const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
-            const size_t off = (size_t)lrow * ASG_LDW + (tid & 1) * 8;
+            const size_t off = (size_t)lrow * ASG_LDW_A + (tid & 1) * 16;
             asg_async_row<EPW>(As + off, xb, p0 + lrow, arow_ok, kc * chunk + le, A.d);
             if (lrow < BN)
                 asg_async_row<EPW>(Bs + off, cb, n0 + lrow, n0 + lrow < A.k, kc * chunk + le, A.d);
@@ -432,7 +434,7 @@ assign_mma_async_kernel(const AsgArgs A) {
         __syncthreads(); /* step st has landed; step st - 1's stage is free */
         issue(st + ASG_STAGES - 1);
         const uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
-        const uint32_t *Bs = As + ASG_BM * ASG_LDW;
+        const uint32_t *Bs = As + ASG_BM * ASG_LDW_A;
         const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
         if (kc == 0 || EXACT) {
 #pragma unroll
@@ -445,8 +447,9 @@ assign_mma_async_kernel(const AsgArgs A) {
                         acc[mt][nt][i] = 0.f;
                     }
         }
-        asg_kstep<KIND, NT>(acc, As, Bs, 0, wm, wn, g, t);
-        asg_kstep<KIND, NT>(acc, As, Bs, 8, wm, wn, g, t);
+#pragma unroll
+        for (int kw = 0; kw < ASG_KW_A; kw += 8)
+            asg_kstep<KIND, NT, ASG_LDW_A>(acc, As, Bs, kw, wm, wn, g, t);
         if (EXACT) {
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
