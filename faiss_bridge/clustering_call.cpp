@@ -5,7 +5,9 @@
 #include <climits>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 #include "bridge_config.h"
 #include "faiss_origin.h"
@@ -28,6 +30,29 @@ bool is_exact_flat(const faiss::Index &index) {
     return false;
 }
 
+// Options of FAISS versions after 1.7.3 that flashkm does not implement,
+// read only where the headers have them (detection idiom): such calls stay
+// with FAISS. use_faster_subsampling: splitmix64 sampling; a negative seed:
+// "seed from the clock" in recent FAISS.
+template <class C, class = void>
+struct has_faster_subsampling : std::false_type {};
+template <class C>
+struct has_faster_subsampling<
+        C, std::void_t<decltype(std::declval<C>().use_faster_subsampling)>>
+        : std::true_type {};
+
+template <class C>
+bool newer_faiss_option(const C &c) {
+    bool newer = FAISS_VERSION_MAJOR * 10000 + FAISS_VERSION_MINOR * 100 +
+                         FAISS_VERSION_PATCH >
+                 10703;
+    if (newer && c.seed < 0)
+        return true;
+    if constexpr (has_faster_subsampling<C>::value)
+        return c.use_faster_subsampling;
+    return false;
+}
+
 // Input FAISS rejects with its own exception, or handles in ways of its own
 // (no redo at all, more input centroids than k, a one-point subsample that
 // FAISS's n == k shortcut then copies from the unsampled input).
@@ -47,6 +72,8 @@ const char *faiss_own_case(const faiss::Clustering &c, faiss::Index::idx_t n,
         return "more input centroids than k";
     if (c.niter < 0 || c.nredo < 1 || c.max_points_per_centroid < 2)
         return "niter, nredo or max_points_per_centroid out of range";
+    if (newer_faiss_option(c))
+        return "an option of this FAISS version that flashkm lacks";
     return nullptr;
 }
 

@@ -5,6 +5,10 @@
 // IndexIVF and ProductQuantizer training, faiss::kmeans_clustering (a PLT
 // call in Debian's libfaiss), virtual calls through libfaiss's vtable, and
 // Python's faiss.Kmeans.
+//
+// Built with FLASHKM_BRIDGE_WRAP (libflashkm_faiss_wrap.a), it defines
+// __wrap_<symbol> instead, for programs linking FAISS statically with
+// -Wl,--wrap=<symbol>.
 #include <stdexcept>
 
 #include "bridge_train.h"
@@ -17,12 +21,31 @@ namespace flashkm_bridge {
 namespace {
 
 using idx_t = faiss::Index::idx_t;
+#ifndef FLASHKM_BRIDGE_WRAP
 using train_fn = void (*)(faiss::Clustering *, idx_t, const float *,
                           faiss::Index &, const float *);
 
 const char *const train_symbol =
         "_ZN5faiss10Clustering5trainElPKfRNS_5IndexES2_";
+#endif
 
+#ifdef FLASHKM_BRIDGE_WRAP
+} // namespace
+} // namespace flashkm_bridge
+// Static form: the program is linked with --wrap=<train_symbol>, so FAISS's
+// own definition is reached under the __real_ name.
+extern "C" void __real__ZN5faiss10Clustering5trainElPKfRNS_5IndexES2_(
+        faiss::Clustering *, faiss::Index::idx_t, const float *,
+        faiss::Index &, const float *);
+namespace flashkm_bridge {
+namespace {
+
+void faiss_train(faiss::Clustering &clus, idx_t n, const float *x,
+                 faiss::Index &index, const float *weights) {
+    __real__ZN5faiss10Clustering5trainElPKfRNS_5IndexES2_(&clus, n, x, index,
+                                                          weights);
+}
+#else
 // FAISS's own Clustering::train, given `this` explicitly (Itanium ABI).
 void faiss_train(faiss::Clustering &clus, idx_t n, const float *x,
                  faiss::Index &index, const float *weights) {
@@ -35,6 +58,7 @@ void faiss_train(faiss::Clustering &clus, idx_t n, const float *x,
                 "in this process");
     original(&clus, n, x, index, weights);
 }
+#endif
 
 // flashkm's centroids into the index, as FAISS leaves it after training.
 void fill_index(const faiss::Clustering &clus, faiss::Index &index) {
@@ -59,7 +83,16 @@ void clustering_train(faiss::Clustering &clus, idx_t n, const float *x,
 } // namespace
 } // namespace flashkm_bridge
 
+#ifdef FLASHKM_BRIDGE_WRAP
+extern "C" __attribute__((visibility("default"))) void
+__wrap__ZN5faiss10Clustering5trainElPKfRNS_5IndexES2_(
+        faiss::Clustering *self, faiss::Index::idx_t n, const float *x,
+        faiss::Index &index, const float *weights) {
+    flashkm_bridge::clustering_train(*self, n, x, index, weights);
+}
+#else
 void faiss::Clustering::train(idx_t n, const float *x, faiss::Index &index,
                               const float *weights) {
     flashkm_bridge::clustering_train(*this, n, x, index, weights);
 }
+#endif

@@ -5,6 +5,9 @@
   check_app.py --expect takeover|passthrough --plugin SO
                [--env K=V ...] [--plugin-env K=V ...]
                [--expect-stderr REGEX] -- APP ARGS...
+  check_app.py ... --plugin-app APP2 -- APP ARGS...
+               (the plugin run runs APP2, APP linked with the plugin, e.g.
+               statically with --wrap, instead of preloading)
   check_app.py --skip REASON     (prints it, exits 77: ctest's "skipped")
 
 The app gets its output file as its last argument. Both runs get
@@ -107,6 +110,9 @@ def main():
     ap.add_argument('--plugin-env', action='append', default=[])
     ap.add_argument('--preload-first', default='',
                     help='a sanitizer runtime the plugin needs loaded first')
+    ap.add_argument('--plugin-app', default='',
+                    help='instead of preloading --plugin, run this program '
+                         '(the same app linked with the plugin) in its place')
     ap.add_argument('--expect-stderr', default='',
                     help='a regular expression the plugin run must print')
     ap.add_argument('cmd', nargs='+')
@@ -118,16 +124,20 @@ def main():
     env.update(parse_env(args.env))
     plugin_env = dict(env, FLASHKM_ENGINE='cpu')
     plugin_env.update(parse_env(args.plugin_env))
-    preload = [p for p in (args.preload_first, args.plugin) if p]
-    plugin_env['LD_PRELOAD'] = ':'.join(preload)
-    if args.preload_first:
-        plugin_env.setdefault('ASAN_OPTIONS', 'detect_leaks=0')
+    plugin_cmd = list(args.cmd)
+    if args.plugin_app:
+        plugin_cmd[0] = args.plugin_app
+    else:
+        preload = [p for p in (args.preload_first, args.plugin) if p]
+        plugin_env['LD_PRELOAD'] = ':'.join(preload)
+        if args.preload_first:
+            plugin_env.setdefault('ASAN_OPTIONS', 'detect_leaks=0')
 
     with tempfile.TemporaryDirectory() as tmp:
         base_out = os.path.join(tmp, 'faiss.txt')
         plug_out = os.path.join(tmp, 'flashkm.txt')
         base_err = run(args.cmd, env, base_out, 'FAISS alone')
-        plug_err = run(args.cmd, plugin_env, plug_out, 'with flashkm')
+        plug_err = run(plugin_cmd, plugin_env, plug_out, 'with flashkm')
         fails = []
         if TAKEOVER.search(base_err):
             fails.append('a flashkm line without the plugin')
