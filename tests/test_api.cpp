@@ -250,9 +250,11 @@ TEST(Api, StatsAreSane) {
         EXPECT_TRUE(std::isfinite(s.objective) && s.objective > 0) << i;
         if (i > 0) {
             EXPECT_GE(s.time_search, r.stats.v[i - 1].time_search) << "search time accumulates";
-            if (i % 25 != 0)
+            // Without a split, a Lloyd step never increases the objective.
+            if (i % 25 != 0 && r.stats.v[i - 1].nsplit == 0) {
                 EXPECT_LE(s.objective, r.stats.v[i - 1].objective * (1 + 1e-6))
-                    << "Lloyd never increases the L2 objective within a run";
+                    << "objective went up within a run at entry " << i;
+            }
         }
     }
     EXPECT_EQ(r.objective, r.stats.v[r.n_stats - 1].objective);
@@ -422,7 +424,9 @@ TEST(Api, L2DistancesAreNeverNegative) {
     ASSERT_EQ(a.status, FLASHKM_OK) << a.error;
     for (size_t i = 0; i < n; i++) {
         EXPECT_GE(a.distances.v[i], 0.0f) << "point " << i;
-        if (i < k) EXPECT_LE(a.distances.v[i], 1e-6 * 1000 * 1000 * d) << "point " << i;
+        if (i < k) {
+            EXPECT_LE(a.distances.v[i], 1e-6 * 1000 * 1000 * d) << "point " << i;
+        }
     }
 }
 

@@ -68,9 +68,10 @@ void expect_same_training(const flashkm_params &p, size_t n, size_t d, size_t k,
                     1e-3 * ref.stats[i].imbalance_factor)
             << "imbalance at stats entry " << i;
     }
-    if (!ref.stats.empty())
+    if (!ref.stats.empty()) {
         EXPECT_NEAR(mine.objective, ref.stats.back().obj,
                     1e-5 * std::fabs(ref.stats.back().obj) + 1e-7);
+    }
     EXPECT_LE(max_rel_diff(mine.centroids.data(), ref.centroids.data(), k * d),
               centroid_tol);
     // Labels of the final centroids: float64-certified on our own centroids,
