@@ -132,7 +132,10 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
          * which land exactly as the m16n8k8 tf32 and m16n8k16 A fragments. */
         const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * LDW + kw + (lane >> 4) * 4;
         ldsm_x4(a[mt], ap);
-        if (KIND == FKM_ASG_F32X3) { /* tf32 mode passes raw fp32: the MMA truncates */
+        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+            /* round to nearest: raw fp32 operands (truncated by the MMA)
+             * bias every product low, which the cancellation in
+             * |x|^2 + |c|^2 - 2 x.c turns into ~1 % on the objective */
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 float v = __uint_as_float(a[mt][i]);
@@ -155,7 +158,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
         uint32_t b[2] = {bq[nt][0], bq[nt][1]}, bl[2];
-        if (KIND == FKM_ASG_F32X3) {
+        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 float v = __uint_as_float(b[i]);

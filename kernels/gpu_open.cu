@@ -57,6 +57,8 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     sz[B_DIST] = rows * sizeof(float);
     sz[B_KEYS] = sz[B_KEYS2] = sz[B_IOTA] = sz[B_ORDER] = rows * sizeof(uint32_t);
     sz[B_SEG] = (groups + 1) * sizeof(uint32_t);
+    sz[B_CCNT] = sz[B_CSTART] = groups * sizeof(uint32_t);
+    sz[B_PART] = fkm_upd_chunks_max(rows, groups) * d * sizeof(float);
     sz[B_HASSIGN] = groups * sizeof(float) > s->batch * 4 ? groups * sizeof(float) : s->batch * 4;
     sz[B_SORT] = s->sort_tmp_bytes;
     sz[B_OBJ] = s->batch * FKM_OBJ_BLOCKS * sizeof(double);
@@ -92,7 +94,8 @@ static flashkm_status check_sizes(const fkm_gpu_state *s) {
 }
 
 static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int weighted) {
-    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, fkm_bits_for(s->batch * s->k_max));
+    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, s->batch * s->k_max,
+                                           fkm_bits_for(s->batch * s->k_max));
     size_t off[FKM_NBUF];
     const size_t need = plan(s, weighted, off);
     size_t limit = p->gpu_memory_limit, env = env_limit();
@@ -130,6 +133,9 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->iota = (uint32_t *)(b + off[B_IOTA]);
     s->order = (uint32_t *)(b + off[B_ORDER]);
     s->seg = (uint32_t *)(b + off[B_SEG]);
+    s->chunk_cnt = (uint32_t *)(b + off[B_CCNT]);
+    s->chunk_start = (uint32_t *)(b + off[B_CSTART]);
+    s->part = (float *)(b + off[B_PART]);
     s->hassign = (float *)(b + off[B_HASSIGN]);
     s->sort_tmp = b + off[B_SORT];
     s->obj_part = (double *)(b + off[B_OBJ]);

@@ -42,6 +42,9 @@ typedef struct fkm_gpu_state {
     uint32_t *iota;          /* 0 .. batch*n-1 (sort values input) */
     uint32_t *order;         /* rows grouped by (problem, centroid) */
     uint32_t *seg;           /* batch * k_max + 1 group offsets */
+    uint32_t *chunk_cnt;     /* batch * k_max: update chunks per group */
+    uint32_t *chunk_start;   /* batch * k_max: their exclusive prefix sum */
+    float *part;             /* chunk sums of large groups, chunks_max * d */
     float *hassign;          /* batch * k_max */
     void *sort_tmp;
     size_t sort_tmp_bytes;
@@ -53,6 +56,12 @@ typedef struct fkm_gpu_state {
 } fkm_gpu_state;
 
 #define FKM_OBJ_BLOCKS 64
+#define FKM_UPD_CHUNK 2048u /* rows per update chunk (see update_sort.cu) */
+
+/* Every group has >= 1 chunk; only groups over FKM_UPD_CHUNK rows more. */
+static inline size_t fkm_upd_chunks_max(size_t items, size_t groups) {
+    return groups + items / FKM_UPD_CHUNK + 1;
+}
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,7 +80,7 @@ void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k);
 void fkm_launch_assign(fkm_gpu_state *s, size_t k, flashkm_metric metric);
 
 /* update_sort.cu */
-size_t fkm_sort_tmp_bytes(size_t items, int end_bit);
+size_t fkm_sort_tmp_bytes(size_t items, size_t groups, int end_bit);
 void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen);
 
 /* split.cu: objective, imbalance, split, stats[it], post-processing. */

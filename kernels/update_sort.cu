@@ -7,17 +7,34 @@
  * to the CPU engine's whenever the assignments agree, and the same on every
  * run. Groups are processed one block each (see centroid_sum_kernel). */
 #include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_scan.cuh>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "gpu_state.h"
 
-extern "C" size_t fkm_sort_tmp_bytes(size_t items, int end_bit) {
-    size_t bytes = 0;
+/* Temporary bytes for the sort and for the chunk scan (one buffer serves
+ * both, one after the other). */
+extern "C" size_t fkm_sort_tmp_bytes(size_t items, size_t groups, int end_bit) {
+    size_t bytes = 0, scan = 0;
     cub::DeviceRadixSort::SortPairs(NULL, bytes, (const uint32_t *)NULL, (uint32_t *)NULL,
                                     (const uint32_t *)NULL, (uint32_t *)NULL, items, 0,
                                     end_bit);
-    return bytes;
+    cub::DeviceScan::ExclusiveSum(NULL, scan, (const uint32_t *)NULL, (uint32_t *)NULL,
+                                  (int)groups);
+    return bytes > scan ? bytes : scan;
+}
+
+/* A group of more than FKM_UPD_CHUNK rows is summed in chunks by several
+ * blocks (one SM cannot pull a giant cluster fast enough), then the chunk
+ * sums are added in chunk order: deterministic, and within rounding of
+ * FAISS's order. Groups of at most FKM_UPD_CHUNK rows — all of them in
+ * balanced runs — stay bit-identical to FAISS. */
+__global__ void chunk_count_kernel(const uint32_t *seg, size_t groups, uint32_t *cnt) {
+    size_t c = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (c >= groups) return;
+    uint32_t m = seg[c + 1] - seg[c];
+    cnt[c] = m <= FKM_UPD_CHUNK ? 1u : (m + FKM_UPD_CHUNK - 1) / FKM_UPD_CHUNK;
 }
 
 /* seg[c] = first sorted position whose key is >= c, for c in 0 .. groups. */
@@ -77,17 +94,29 @@ __device__ __forceinline__ float upd_ld<__nv_bfloat16>(const __nv_bfloat16 *x, s
 template <typename T>
 __global__ void __launch_bounds__(UPD_THREADS)
 centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint32_t *order,
-                    const float *hassign, size_t k, size_t k_frozen, size_t d, float *cent) {
+                    const uint32_t *cnt, const uint32_t *cstart, size_t groups,
+                    const float *hassign, size_t k, size_t k_frozen, size_t d, float *cent,
+                    float *part) {
     __shared__ float tile[UPD_TILE];
     __shared__ uint32_t idx[UPD_MAX_ROWS];
     __shared__ float wt[UPD_MAX_ROWS];
-    const size_t c = blockIdx.x, j0 = (size_t)blockIdx.y * UPD_THREADS;
+    const size_t u = blockIdx.x, j0 = (size_t)blockIdx.y * UPD_THREADS;
+    if (u >= (size_t)cstart[groups - 1] + cnt[groups - 1]) return; /* past the last chunk */
+    size_t lo = 0, hi = groups; /* c = last group with cstart[c] <= u */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (cstart[mid] <= u) lo = mid;
+        else hi = mid;
+    }
+    const size_t c = lo;
     if (c % k < k_frozen) return;
     const int t = threadIdx.x;
     const size_t dd = d - j0 < UPD_THREADS ? d - j0 : UPD_THREADS;
     size_t rows = UPD_TILE / dd;
     if (rows > UPD_MAX_ROWS) rows = UPD_MAX_ROWS;
-    const uint32_t p0 = seg[c], p1 = seg[c + 1];
+    const uint32_t q0 = (uint32_t)(u - cstart[c]);
+    const uint32_t p0 = seg[c] + q0 * FKM_UPD_CHUNK;
+    const uint32_t p1 = seg[c + 1] - p0 > FKM_UPD_CHUNK ? p0 + FKM_UPD_CHUNK : seg[c + 1];
     float s = 0;
     for (uint32_t q = p0; q < p1; q += (uint32_t)rows) {
         const size_t nr = p1 - q < rows ? p1 - q : rows;
@@ -136,9 +165,28 @@ centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint3
         }
     }
     if ((size_t)t >= dd) return;
+    if (cnt[c] > 1) { /* one chunk of several: fixup_kernel finishes */
+        part[u * d + j0 + t] = s;
+        return;
+    }
     float h = hassign[c];
     if (h != 0) s = __fmul_rn(s, __fdiv_rn(1.f, h)); /* FAISS: norm = 1 / h */
     cent[c * d + j0 + t] = s; /* empty: 0, as FAISS's memset leaves it, until the split */
+}
+
+/* Groups of several chunks: their sums in chunk order, then 1 / h. */
+__global__ void fixup_kernel(const uint32_t *cnt, const uint32_t *cstart, const float *hassign,
+                             size_t groups, size_t k, size_t k_frozen, size_t d,
+                             const float *part, float *cent) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= groups * d) return;
+    size_t c = i / d, j = i % d;
+    if (cnt[c] <= 1 || c % k < k_frozen) return;
+    float s = 0;
+    for (uint32_t q = 0; q < cnt[c]; q++) s = __fadd_rn(s, part[((size_t)cstart[c] + q) * d + j]);
+    float h = hassign[c];
+    if (h != 0) s = __fmul_rn(s, __fdiv_rn(1.f, h));
+    cent[i] = s;
 }
 
 extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
@@ -150,15 +198,27 @@ extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
         s->keys_sorted, items, groups, s->seg);
     hassign_kernel<<<(unsigned)((groups + 255) / 256), 256, 0, s->stream>>>(
         s->seg, s->order, s->w, groups, k, k_frozen, s->hassign);
-    dim3 grid((unsigned)groups, (unsigned)((s->d + UPD_THREADS - 1) / UPD_THREADS));
+    chunk_count_kernel<<<(unsigned)((groups + 255) / 256), 256, 0, s->stream>>>(s->seg, groups,
+                                                                                 s->chunk_cnt);
+    tmp = s->sort_tmp_bytes;
+    cub::DeviceScan::ExclusiveSum(s->sort_tmp, tmp, s->chunk_cnt, s->chunk_start, (int)groups,
+                                  s->stream);
+    const size_t chunks = fkm_upd_chunks_max(items, groups);
+    dim3 grid((unsigned)chunks, (unsigned)((s->d + UPD_THREADS - 1) / UPD_THREADS));
+#define FKM_UPD_ARGS                                                                          \
+    s->w, s->seg, s->order, s->chunk_cnt, s->chunk_start, groups, s->hassign, k, k_frozen, s->d, \
+        s->cent, s->part
     if (s->xdtype == FLASHKM_DTYPE_F32)
-        centroid_sum_kernel<float><<<grid, UPD_THREADS, 0, s->stream>>>(
-            (const float *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d, s->cent);
+        centroid_sum_kernel<float><<<grid, UPD_THREADS, 0, s->stream>>>((const float *)s->x,
+                                                                         FKM_UPD_ARGS);
     else if (s->xdtype == FLASHKM_DTYPE_F16)
-        centroid_sum_kernel<__half><<<grid, UPD_THREADS, 0, s->stream>>>(
-            (const __half *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d, s->cent);
+        centroid_sum_kernel<__half><<<grid, UPD_THREADS, 0, s->stream>>>((const __half *)s->x,
+                                                                          FKM_UPD_ARGS);
     else
         centroid_sum_kernel<__nv_bfloat16><<<grid, UPD_THREADS, 0, s->stream>>>(
-            (const __nv_bfloat16 *)s->x, s->w, s->seg, s->order, s->hassign, k, k_frozen, s->d,
-            s->cent);
+            (const __nv_bfloat16 *)s->x, FKM_UPD_ARGS);
+#undef FKM_UPD_ARGS
+    const size_t fix = groups * s->d;
+    fixup_kernel<<<(unsigned)((fix + 255) / 256), 256, 0, s->stream>>>(
+        s->chunk_cnt, s->chunk_start, s->hassign, groups, k, k_frozen, s->d, s->part, s->cent);
 }
