@@ -68,7 +68,9 @@ static flashkm_status check_problem(const flashkm_params *p, size_t batch,
     if ((st = check_size("batch * niter * nredo", batch, (size_t)p->niter,
                          (size_t)p->nredo)))
         return st;
+    /* BLAS and FAISS take int sizes */
     if (k > 0x7fffffff) return BAD("k = %zu: absurd size", k);
+    if (d > 0x7fffffff) return BAD("d = %zu: absurd size", d);
     if (p->n_init_centroids > k)
         return BAD("params->n_init_centroids = %zu exceeds k = %zu",
                    p->n_init_centroids, k);
@@ -113,5 +115,6 @@ flashkm_status fkm_check_assign(const flashkm_params *p, size_t n, size_t d,
     if ((st = check_size("n * d", 1, n, d))) return st;
     if ((st = check_size("k * d", 1, k, d))) return st;
     if (k > 0x7fffffff) return BAD("k = %zu: absurd size", k);
+    if (d > 0x7fffffff) return BAD("d = %zu: absurd size", d);
     return FLASHKM_OK;
 }
