@@ -163,7 +163,11 @@ typedef struct flashkm_params {
     int device;
     /** cudaStream_t to run on, or NULL for one the call creates (NULL). */
     void *stream;
-    /** Threads for the CPU engine; 0 uses OpenMP's default (0). */
+    /** Threads for the CPU engine's own loops (argmin, update); 0 uses
+     *  OpenMP's default (0). The distance products run in OpenBLAS, called
+     *  exactly as FAISS calls it so that results are FAISS's bit for bit;
+     *  its threads follow OPENBLAS_NUM_THREADS, since OpenBLAS has no safe
+     *  per-call thread count. */
     int num_threads;
     /** Refuse GPU work needing more than this many device bytes, with
      *  FLASHKM_ERR_OUT_OF_MEMORY; 0 means no limit beyond the device's own.
