@@ -3,8 +3,10 @@
 # one go: configure + build for sm_90a, the GPU tests, compute-sanitizer
 # (memcheck + racecheck) on a small run, and the benchmark. Logs and results
 # go to $OUT (default ./gpu-check-out). Stages can be picked:
-#   scripts/gpu_check.sh [build] [test] [sanitize] [bench] [profile] [--bench-args "..."]
-# With no stage named, the first four run (profile: Nsight Compute kernel times). Exit status: the first failing stage's.
+#   scripts/gpu_check.sh [build] [test] [apitests] [sanitize] [bench] [profile]
+#                        [--bench-args "..."]
+# With no stage named, build test sanitize bench run (apitests: the C-API
+# suites forced onto the GPU engine; profile: Nsight Compute kernel times). Exit status: the first failing stage's.
 set -u -o pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/gpu-check-out}"
@@ -40,6 +42,17 @@ if has test; then
   timeout 400 "$BUILD/tests/flashkm_gpu_tests" --gtest_color=no >"$OUT/gpu_tests.log" 2>&1 || status=1
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|Failure|Expected|Which is|actual|error" \
     "$OUT/gpu_tests.log" | head -60
+fi
+
+if has apitests; then # the C-API suites, forced onto the GPU engine
+  note "API / error / thread / reference suites with FKM_TEST_ENGINE=gpu"
+  cmake --build "$BUILD" -j"$JOBS" --target flashkm_api_tests flashkm_error_tests \
+    flashkm_thread_tests flashkm_reference_tests >>"$OUT/build.log" 2>&1 || note "apitests build FAILED"
+  for t in flashkm_api_tests flashkm_error_tests flashkm_thread_tests flashkm_reference_tests; do
+    FKM_TEST_ENGINE=gpu timeout 300 "$BUILD/tests/$t" --gtest_color=no >>"$OUT/api_tests.log" 2>&1 ||
+      { status=1; note "$t FAILED"; }
+  done
+  grep -E "^\[  (FAILED|PASSED) |tests ran" "$OUT/api_tests.log" | head -40
 fi
 
 if has sanitize; then
