@@ -35,9 +35,10 @@ static inline double app_rng_normal(uint64_t *state) {
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
-/* n points of dimension d around `modes` random centres (spread 1, noise
- * 0.3): clustered enough for IVF recall to mean something. */
-static inline float *app_gmm(size_t n, size_t d, size_t modes, uint64_t seed) {
+/* n points of dimension d around `modes` random centres (coordinates
+ * N(0, 1)), plus N(0, noise^2) noise per coordinate. */
+static inline float *app_gmm_noise(size_t n, size_t d, size_t modes,
+                                   float noise, uint64_t seed) {
     uint64_t s = seed;
     float *centres = (float *)malloc(sizeof(float) * modes * d);
     float *x = (float *)malloc(sizeof(float) * n * d);
@@ -50,10 +51,15 @@ static inline float *app_gmm(size_t n, size_t d, size_t modes, uint64_t seed) {
     for (size_t i = 0; i < n; i++) {
         size_t m = app_rng_next(&s) % modes;
         for (size_t j = 0; j < d; j++)
-            x[i * d + j] = centres[m * d + j] + 0.3f * (float)app_rng_normal(&s);
+            x[i * d + j] = centres[m * d + j] + noise * (float)app_rng_normal(&s);
     }
     free(centres);
     return x;
+}
+
+/* Noise 0.3: clustered enough for IVF recall to mean something. */
+static inline float *app_gmm(size_t n, size_t d, size_t modes, uint64_t seed) {
+    return app_gmm_noise(n, d, modes, 0.3f, seed);
 }
 
 static inline void app_write_floats(FILE *f, const char *name, size_t n,

@@ -131,7 +131,10 @@ def main():
         preload = [p for p in (args.preload_first, args.plugin) if p]
         plugin_env['LD_PRELOAD'] = ':'.join(preload)
         if args.preload_first:
-            plugin_env.setdefault('ASAN_OPTIONS', 'detect_leaks=0')
+            # The host program (Python, FAISS) is not ours to leak-check.
+            plugin_env['ASAN_OPTIONS'] = ':'.join(
+                filter(None, [plugin_env.get('ASAN_OPTIONS', ''),
+                              'detect_leaks=0']))
 
     with tempfile.TemporaryDirectory() as tmp:
         base_out = os.path.join(tmp, 'faiss.txt')
