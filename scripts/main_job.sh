@@ -34,6 +34,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 say() { printf 'main_job: %s\n' "$*"; }
+[[ -d /usr/local/cuda/bin ]] && PATH=$PATH:/usr/local/cuda/bin # nvcc, if any
 
 say "IVF$nlist,Flat on ${n}x$d, nprobe $nprobe, $nq queries$(
     [[ $full == 1 ]] || echo " (the full 1M x 4096 run is for GPU machines: --full)")"

@@ -11,6 +11,8 @@
 //                              centroids, subsampling, n == k, a second
 //                              train() appending to iteration_stats
 //   faiss_cxx_app errors  OUT  bad input: FaissException::what()
+//   faiss_cxx_app threads OUT  four Clusterings trained at once from four
+//                              threads, one of them with bad input
 //   faiss_cxx_app hnsw    OUT  Clustering assigned by an IndexHNSWFlat
 //   faiss_cxx_app binary  OUT  IndexBinaryIVF (train_encoded with a codec)
 #include <faiss/Clustering.h>
@@ -28,6 +30,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app_common.h"
@@ -211,6 +214,36 @@ void run_errors(FILE *out) {
     });
 }
 
+void run_threads(FILE *out) {
+    dataset ds = make_data(16, 8000, 0, 0, 30);
+    const int nt = 4;
+    std::vector<std::unique_ptr<faiss::Clustering>> clus;
+    std::vector<std::string> errors(nt, "(no exception)");
+    std::vector<std::thread> threads;
+    for (int t = 0; t < nt; t++) {
+        clus.emplace_back(new faiss::Clustering(16, 20 + 10 * t));
+        clus[t]->niter = 8;
+        clus[t]->seed = 100 + t;
+    }
+    for (int t = 0; t < nt; t++)
+        threads.emplace_back([&, t] {
+            faiss::IndexFlatL2 index(16);
+            try {
+                // thread 3: fewer points than centroids
+                clus[t]->train(t == 3 ? 10 : ds.nt, ds.xt(), index);
+            } catch (const faiss::FaissException &e) {
+                errors[t] = e.what();
+            }
+        });
+    for (auto &th : threads)
+        th.join();
+    for (int t = 0; t < nt; t++) {
+        std::string name = "thread" + std::to_string(t);
+        write_clustering(out, name, *clus[t]);
+        app_write_error(out, (name + "_error").c_str(), errors[t].c_str());
+    }
+}
+
 void run_hnsw(FILE *out) {
     dataset ds = make_data(16, 5000, 0, 0, 20);
     faiss::Clustering clus(16, 64);
@@ -247,6 +280,7 @@ int main(int argc, char **argv) {
         void (*run)(FILE *);
     } modes[] = {{"ivfpq", run_ivfpq},   {"ivfflat", run_ivfflat},
                  {"params", run_params}, {"errors", run_errors},
+                 {"threads", run_threads},
                  {"hnsw", run_hnsw},     {"binary", run_binary}};
     for (const auto &m : modes) {
         if (argc == 3 && std::strcmp(argv[1], m.name) == 0) {
@@ -259,7 +293,7 @@ int main(int argc, char **argv) {
             return std::fclose(out) == 0 ? 0 : 1;
         }
     }
-    std::fprintf(stderr, "usage: %s ivfpq|ivfflat|params|errors|hnsw|binary OUT\n",
+    std::fprintf(stderr, "usage: %s ivfpq|ivfflat|params|errors|threads|hnsw|binary OUT\n",
                  argv[0]);
     return 2;
 }
