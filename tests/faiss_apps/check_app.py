@@ -4,7 +4,7 @@
 
   check_app.py --expect takeover|passthrough --plugin SO
                [--env K=V ...] [--plugin-env K=V ...]
-               [--expect-stderr REGEX] -- APP ARGS...
+               [--expect-stderr REGEX] [--preload-after SO] -- APP ARGS...
   check_app.py ... --plugin-app APP2 -- APP ARGS...
                (the plugin run runs APP2, APP linked with the plugin, e.g.
                statically with --wrap, instead of preloading)
@@ -110,6 +110,8 @@ def main():
     ap.add_argument('--plugin-env', action='append', default=[])
     ap.add_argument('--preload-first', default='',
                     help='a sanitizer runtime the plugin needs loaded first')
+    ap.add_argument('--preload-after', default='',
+                    help='a library preloaded after the plugin')
     ap.add_argument('--plugin-app', default='',
                     help='instead of preloading --plugin, run this program '
                          '(the same app linked with the plugin) in its place')
@@ -128,7 +130,8 @@ def main():
     if args.plugin_app:
         plugin_cmd[0] = args.plugin_app
     else:
-        preload = [p for p in (args.preload_first, args.plugin) if p]
+        preload = [p for p in (args.preload_first, args.plugin,
+                               args.preload_after) if p]
         plugin_env['LD_PRELOAD'] = ':'.join(preload)
         if args.preload_first:
             # The host program (Python, FAISS) is not ours to leak-check.
