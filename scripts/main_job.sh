@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --nq) nq=$2; shift 2 ;;
     --nprobe) nprobe=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | cut -c3-; exit 0 ;;
     *) echo "main_job: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
