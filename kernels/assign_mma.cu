@@ -194,22 +194,24 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
                                          float bv[4], uint32_t bi[4],
                                          float inv_s2, int wn, int t) {
     const float *cn = A.cnorm + b * A.k;
+    /* 32-bit columns, padded columns at +inf: no 64-bit index arithmetic
+     * and no branch in the loop (the fold is the kernel's busiest ALU work) */
+    const uint32_t k = (uint32_t)A.k, cbase = (uint32_t)n0 + wn * NT * 8 + 2 * t;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
         for (int j = 0; j < 2; j++) {
-            size_t col = n0 + wn * NT * 8 + nt * 8 + 2 * t + j;
-            if (col >= A.k) continue;
+            const uint32_t col = cbase + nt * 8 + j;
             /* v = |c|^2 / 2 - x.c (or -x.c): half of the distance less
              * |x|^2 / 2, exactly scaled, one FMA per value */
-            float cnh = A.ip ? 0.f : 0.5f * __ldg(cn + col);
+            const float cnh = col < k ? (A.ip ? 0.f : 0.5f * __ldg(cn + col)) : INFINITY;
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
                     float v = fmaf(-acc[mt][nt][h * 2 + j], inv_s2, cnh);
                     int r = mt * 2 + h;
-                    if (v < bv[r]) { bv[r] = v; bi[r] = (uint32_t)col; }
+                    if (v < bv[r]) { bv[r] = v; bi[r] = col; }
                 }
             }
         }
