@@ -11,7 +11,9 @@
 #   libfaiss_c.so = c_api/*.cpp of Debian's faiss source package (fetched
 #                   with a private apt source list; the system's lists are
 #                   not touched), with an rpath to libfaiss.so
-#   include/faiss/c_api/*.h
+#   include/faiss/**.h (the installed headers: libfaiss.a's own) and
+#   include/faiss/c_api/*.h — a self-contained prefix, which can be copied
+#   to a machine without libfaiss-dev
 #
 # Usage: scripts/build_faiss_local.sh [PREFIX]   (default <repo>/.deps/faiss)
 # Idempotent: each step is skipped when its output exists. One line per step.
@@ -28,13 +30,17 @@ jobs=${FLASHKM_JOBS:-2}
 step() { printf 'build_faiss_local: %s\n' "$*"; }
 die() { printf 'build_faiss_local: error: %s\n' "$*" >&2; exit 1; }
 
-[[ -f $archive ]] || die "$archive not found (apt-get install libfaiss-dev)"
-[[ -d /usr/include/faiss ]] || die "/usr/include/faiss not found (libfaiss-dev)"
+# Only the steps with something to do need Debian's packages.
+need_dev() {
+    [[ -f $archive && -f /usr/include/faiss/Clustering.h ]] ||
+        die "$archive or /usr/include/faiss missing (apt-get install libfaiss-dev)"
+}
 
 # --- 1. libfaiss.so from the PIC archive ------------------------------------
 if [[ -f $prefix/lib/libfaiss.so ]]; then
     step "libfaiss.so: present"
 else
+    need_dev
     "$CXX" -shared -o "$prefix/lib/libfaiss.so.tmp" -Wl,-soname,libfaiss.so \
         -Wl,--whole-archive "$archive" -Wl,--no-whole-archive \
         -lopenblas -fopenmp -lm -lpthread
@@ -76,7 +82,16 @@ EOF
     step "c_api sources: unpacked from $(basename "$tarball")"
 fi
 
-# --- 3. C API headers ---------------------------------------------------------
+# --- 3. headers: the C++ ones libfaiss.a was built from, then the C API's ------
+if [[ -f $prefix/include/faiss/Clustering.h ]]; then
+    step "faiss headers: present"
+else
+    need_dev
+    (cd /usr/include/faiss && find . -name '*.h' ! -path './c_api/*' -print0 |
+        xargs -0 cp --parents -t "$prefix/include/faiss")
+    step "faiss headers: copied from /usr/include/faiss"
+fi
+
 if [[ -f $prefix/include/faiss/c_api/Clustering_c.h ]]; then
     step "c_api headers: present"
 else
@@ -90,6 +105,7 @@ fi
 if [[ -f $prefix/lib/libfaiss_c.so ]]; then
     step "libfaiss_c.so: present"
 else
+    need_dev
     obj=$prefix/src/c_api_obj
     mkdir -p "$obj"
     # c_api/ sources include "faiss_c.h" and <faiss/...>; the installed
