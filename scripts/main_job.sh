@@ -45,7 +45,8 @@ mkdir -p "$build"
 log=$build/main_job_build.log
 # shellcheck disable=SC2086  # FLASHKM_CMAKE_ARGS is a list of arguments
 if ! { cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-        -DFLASHKM_TESTS=ON -DFLASHKM_BENCH=OFF ${FLASHKM_CMAKE_ARGS:-} &&
+        -DFLASHKM_TESTS=ON -DFLASHKM_BENCH=OFF \
+        -DFLASHKM_FAISS_PREFIX="$repo/.deps/faiss" ${FLASHKM_CMAKE_ARGS:-} &&
        cmake --build "$build" -j "${FLASHKM_JOBS:-2}" \
            --target flashkm_faiss ivf_train_compare; } >"$log" 2>&1; then
     tail -n 30 "$log" >&2
