@@ -10,6 +10,10 @@
 #                                  machines: FAISS's CPU side alone takes
 #                                  ~10 minutes on 2 cores)
 #   options: --n N --d D --nlist L --nq Q --nprobe P --build-dir DIR
+#            --prebuilt DIR  use the program, the plugin and their shared
+#                            libraries from DIR (made by
+#                            scripts/pack_prebuilt.sh) instead of building:
+#                            for GPU machines without Debian's FAISS
 #
 # Without a GPU, the flashkm run uses flashkm's CPU engine
 # (FLASHKM_ENGINE=cpu); with one, the plugin's default (the GPU).
@@ -17,7 +21,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-n=200000 d=128 nlist=1024 nq=1000 nprobe=16 full=0
+n=200000 d=128 nlist=1024 nq=1000 nprobe=16 full=0 prebuilt=
 build=$repo/build-main
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -28,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --nq) nq=$2; shift 2 ;;
     --nprobe) nprobe=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
+    --prebuilt) prebuilt=$(cd "$2" && pwd); shift 2 ;;
     -h|--help) sed -n '2,17p' "$0" | cut -c3-; exit 0 ;;
     *) echo "main_job: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -39,23 +44,30 @@ say() { printf 'main_job: %s\n' "$*"; }
 say "IVF$nlist,Flat on ${n}x$d, nprobe $nprobe, $nq queries$(
     [[ $full == 1 ]] || echo " (the full 1M x 4096 run is for GPU machines: --full)")"
 
-# --- build: the local shared FAISS, the plugin, the program -----------------
-"$repo/scripts/build_faiss_local.sh" >/dev/null
-mkdir -p "$build"
-log=$build/main_job_build.log
-# shellcheck disable=SC2086  # FLASHKM_CMAKE_ARGS is a list of arguments
-if ! { cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-        -DFLASHKM_TESTS=ON -DFLASHKM_BENCH=OFF \
-        -DFLASHKM_FAISS_PREFIX="$repo/.deps/faiss" ${FLASHKM_CMAKE_ARGS:-} &&
-       cmake --build "$build" -j "${FLASHKM_JOBS:-2}" \
-           --target flashkm_faiss ivf_train_compare; } >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    say "build failed (log: $log)"
-    exit 1
+# --- build (or take prebuilt): the local shared FAISS, the plugin, the program
+if [[ -n $prebuilt ]]; then
+    prog=$prebuilt/ivf_train_compare
+    plugin=$prebuilt/libflashkm_faiss.so
+    export LD_LIBRARY_PATH=$prebuilt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    say "prebuilt $(basename "$plugin") and $(basename "$prog") from $prebuilt"
+else
+    "$repo/scripts/build_faiss_local.sh" >/dev/null
+    mkdir -p "$build"
+    log=$build/main_job_build.log
+    # shellcheck disable=SC2086  # FLASHKM_CMAKE_ARGS is a list of arguments
+    if ! { cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+            -DFLASHKM_TESTS=ON -DFLASHKM_BENCH=OFF \
+            -DFLASHKM_FAISS_PREFIX="$repo/.deps/faiss" ${FLASHKM_CMAKE_ARGS:-} &&
+           cmake --build "$build" -j "${FLASHKM_JOBS:-2}" \
+               --target flashkm_faiss ivf_train_compare; } >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        say "build failed (log: $log)"
+        exit 1
+    fi
+    prog=$build/tests/faiss_apps/ivf_train_compare
+    plugin=$build/faiss_bridge/libflashkm_faiss.so
+    say "built $(basename "$plugin") and $(basename "$prog") in $build"
 fi
-prog=$build/tests/faiss_apps/ivf_train_compare
-plugin=$build/faiss_bridge/libflashkm_faiss.so
-say "built $(basename "$plugin") and $(basename "$prog") in $build"
 
 engine_env=()
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
