@@ -30,6 +30,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 TAKEOVER = re.compile(r'^flashkm: engine=(cpu|gpu) ', re.M)
 
@@ -43,10 +44,12 @@ def parse_env(items):
 
 
 def run(cmd, env, out, label):
+    start = time.monotonic()
     proc = subprocess.run(cmd + [out], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=600)
-    sys.stdout.write('--- %s: exit %d, stderr:\n%s' %
-                     (label, proc.returncode, proc.stderr))
+    sys.stdout.write('--- %s: exit %d in %.2f s (whole program), stderr:\n%s' %
+                     (label, proc.returncode, time.monotonic() - start,
+                      proc.stderr))
     if proc.returncode != 0:
         sys.exit('FAIL: %s run exited with %d' % (label, proc.returncode))
     return proc.stderr
