@@ -82,22 +82,82 @@ __device__ __forceinline__ float upd_ld<__nv_bfloat16>(const __nv_bfloat16 *x, s
     return __bfloat162float(x[i]);
 }
 
+#define UPD_THREADS 128
+#define UPD_TILE 8192
+#define UPD_MAX_ROWS 1024
+
+/* 16 bytes of a row (4 floats or 8 halves) into 4 or 8 floats of the tile:
+ * the same exact conversions as upd_ld. */
+template <typename T>
+__device__ __forceinline__ void upd_store16(float *dst, uint4 v);
+template <>
+__device__ __forceinline__ void upd_store16<float>(float *dst, uint4 v) {
+    *(uint4 *)dst = v;
+}
+template <>
+__device__ __forceinline__ void upd_store16<__half>(float *dst, uint4 v) {
+    const uint32_t wv[4] = {v.x, v.y, v.z, v.w};
+    float f[8];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 p = __half22float2(*(const __half2 *)&wv[i]);
+        f[2 * i] = p.x; f[2 * i + 1] = p.y;
+    }
+    *(float4 *)dst = make_float4(f[0], f[1], f[2], f[3]);
+    *(float4 *)(dst + 4) = make_float4(f[4], f[5], f[6], f[7]);
+}
+template <>
+__device__ __forceinline__ void upd_store16<__nv_bfloat16>(float *dst, uint4 v) {
+    const uint32_t wv[4] = {v.x, v.y, v.z, v.w};
+    float f[8];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 p = __bfloat1622float2(*(const __nv_bfloat162 *)&wv[i]);
+        f[2 * i] = p.x; f[2 * i + 1] = p.y;
+    }
+    *(float4 *)dst = make_float4(f[0], f[1], f[2], f[3]);
+    *(float4 *)(dst + 4) = make_float4(f[4], f[5], f[6], f[7]);
+}
+
+/* The tile's rows gathered in 16-byte pieces (rows 16-byte aligned, as
+ * cudaMalloc'd rows of d * sizeof(T) % 16 == 0 are): UPD_VEC pieces in
+ * flight per thread, 16 KB per block. With 2-byte loads per lane the
+ * gather had 1 KB in flight per warp and ran at ~0.5 TB/s, latency-bound. */
+#define UPD_VEC 8
+template <typename T>
+__device__ __forceinline__ void upd_gather16(float *tile, const T *x, const uint32_t *idx,
+                                             size_t nr, size_t dd, size_t d, size_t j0, int t) {
+    constexpr uint32_t EPP = 16 / sizeof(T); /* elements per piece */
+    const uint32_t per = (uint32_t)(dd / EPP), total = (uint32_t)nr * per;
+    for (uint32_t p0 = (uint32_t)t; p0 < total; p0 += UPD_VEC * UPD_THREADS) {
+        uint4 v[UPD_VEC];
+#pragma unroll
+        for (int i = 0; i < UPD_VEC; i++) {
+            const uint32_t p = p0 + i * UPD_THREADS, r = p / per, e = (p - r * per) * EPP;
+            v[i] = p < total ? __ldg((const uint4 *)(x + (size_t)idx[r] * d + j0 + e))
+                             : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int i = 0; i < UPD_VEC; i++) {
+            const uint32_t p = p0 + i * UPD_THREADS, r = p / per, e = (p - r * per) * EPP;
+            if (p < total) upd_store16<T>(tile + (size_t)r * dd + e, v[i]);
+        }
+    }
+}
+
 /* Block = (group, 128 dimensions). The group's rows come through shared
  * memory in tiles of up to UPD_TILE values, loaded by all threads at once
  * (many loads in flight, coalesced along each row), then thread j adds
  * column j of the tile in row order: the only sequential part left is the
  * chain of adds, whatever the group's size. */
-#define UPD_THREADS 128
-#define UPD_TILE 8192
-#define UPD_MAX_ROWS 1024
 
 template <typename T>
 __global__ void __launch_bounds__(UPD_THREADS)
 centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint32_t *order,
                     const uint32_t *cnt, const uint32_t *cstart, size_t groups,
                     const float *hassign, size_t k, size_t k_frozen, size_t d, float *cent,
-                    float *part) {
-    __shared__ float tile[UPD_TILE];
+                    float *part, int vec16) {
+    __shared__ __align__(16) float tile[UPD_TILE];
     __shared__ uint32_t idx[UPD_MAX_ROWS];
     __shared__ float wt[UPD_MAX_ROWS];
     const size_t u = blockIdx.x, j0 = (size_t)blockIdx.y * UPD_THREADS;
@@ -127,10 +187,11 @@ centroid_sum_kernel(const T *x, const float *w, const uint32_t *seg, const uint3
             if (w) wt[r] = w[i];
         }
         __syncthreads();
-        /* warp per row, lanes along it (coalesced, no index division);
-         * 4 rows x 4 columns per lane in registers: 16 loads in flight */
+        /* unaligned rows: warp per row, lanes along it (coalesced, no
+         * index division); 4 rows x 4 columns per lane: 16 loads in flight */
         const int wp = t >> 5, ln = t & 31;
-        for (size_t r0 = (size_t)wp; r0 < nr; r0 += 4 * (UPD_THREADS / 32)) {
+        if (vec16) upd_gather16<T>(tile, x, idx, nr, dd, d, j0, t);
+        else for (size_t r0 = (size_t)wp; r0 < nr; r0 += 4 * (UPD_THREADS / 32)) {
             float v[4][4];
 #pragma unroll
             for (int u = 0; u < 4; u++) {
@@ -204,10 +265,12 @@ extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
     cub::DeviceScan::ExclusiveSum(s->sort_tmp, tmp, s->chunk_cnt, s->chunk_start, (int)groups,
                                   s->stream);
     const size_t chunks = fkm_upd_chunks_max(items, groups);
+    const size_t xel = s->xdtype == FLASHKM_DTYPE_F32 ? 4 : 2;
+    const int vec16 = (uintptr_t)s->x % 16 == 0 && s->d * xel % 16 == 0;
     dim3 grid((unsigned)chunks, (unsigned)((s->d + UPD_THREADS - 1) / UPD_THREADS));
 #define FKM_UPD_ARGS                                                                          \
     s->w, s->seg, s->order, s->chunk_cnt, s->chunk_start, groups, s->hassign, k, k_frozen, s->d, \
-        s->cent, s->part
+        s->cent, s->part, vec16
     if (s->xdtype == FLASHKM_DTYPE_F32)
         centroid_sum_kernel<float><<<grid, UPD_THREADS, 0, s->stream>>>((const float *)s->x,
                                                                          FKM_UPD_ARGS);
