@@ -26,10 +26,11 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 do_build() {
     command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 1; }
+    mkdir -p "$build"
     CC=clang CXX=clang++ cmake -S "$repo/tests/fuzz" -B "$build" \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHKM_FUZZ=ON \
-        -DFKM_FAISS_PREFIX="$repo/.deps/faiss" >"$build.configure.log" 2>&1 ||
-        { cat "$build.configure.log"; exit 1; }
+        -DFKM_FAISS_PREFIX="$repo/.deps/faiss" >"$build/configure.log" 2>&1 ||
+        { cat "$build/configure.log"; exit 1; }
     nice -n 10 cmake --build "$build" -j "${FLASHKM_JOBS:-1}"
 }
 
