@@ -15,21 +15,6 @@
 
 using namespace fkmtest;
 
-namespace {
-
-std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed,
-                           float scale = 4.0f) {
-    MixtureSpec s;
-    s.n = n;
-    s.d = d;
-    s.centres = centres;
-    s.seed = seed;
-    s.centre_scale = scale;
-    return gaussian_mixture(s);
-}
-
-}  // namespace
-
 TEST(Api, ParamsInitSetsEveryFieldToTheDocumentedDefault) {
     flashkm_params p;
     std::memset(&p, 0xFF, sizeof p);

@@ -19,17 +19,6 @@ using namespace fkmtest;
 
 namespace {
 
-std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed,
-                           float scale = 4.0f) {
-    MixtureSpec s;
-    s.n = n;
-    s.d = d;
-    s.centres = centres;
-    s.seed = seed;
-    s.centre_scale = scale;
-    return gaussian_mixture(s);
-}
-
 // niter = 0 on both sides: the initial centroids (after the subsample and
 // post-processing) must be bit-identical.
 void expect_same_init(flashkm_params p, size_t n, size_t d, size_t k,

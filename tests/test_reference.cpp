@@ -30,15 +30,6 @@ std::string shape_name(const testing::TestParamInfo<Shape> &info) {
     return o.str();
 }
 
-std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed) {
-    MixtureSpec s;
-    s.n = n;
-    s.d = d;
-    s.centres = centres;
-    s.seed = seed;
-    return gaussian_mixture(s);
-}
-
 // Centroids that are not data points: another draw of the same mixture.
 // In one dimension, random draws put some of 257 centroids a hair apart,
 // so most points near them are genuine fp32 ties; a jittered grid over the

@@ -13,6 +13,7 @@
 //   - resident memory is flat over the calls (Release build).
 // Usage: LD_PRELOAD=libflashkm_faiss_faulty.so FLASHKM_ENGINE=cpu \
 //        plugin_faults [--calls 1000] [--rss-bound-kib 4096]
+#include "stderr_capture.h"
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -30,32 +31,6 @@ namespace {
 
 using hook_fn = int (*)(long);
 
-// stderr into a temporary file during one call; its lines afterwards.
-struct StderrCapture {
-    int saved = -1;
-    char path[64];
-    void start() {
-        std::strcpy(path, "/tmp/fkm_plugin_faults_XXXXXX");
-        int fd = mkstemp(path);
-        std::fflush(stderr);
-        saved = dup(2);
-        dup2(fd, 2);
-        close(fd);
-    }
-    std::vector<std::string> stop() {
-        std::fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-        std::vector<std::string> lines;
-        if (std::FILE *f = std::fopen(path, "r")) {
-            char buf[1024];
-            while (std::fgets(buf, sizeof buf, f)) lines.emplace_back(buf);
-            std::fclose(f);
-        }
-        unlink(path);
-        return lines;
-    }
-};
 
 struct Outcome {
     std::vector<float> result;

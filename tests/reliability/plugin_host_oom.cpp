@@ -8,6 +8,7 @@
 // FLASHKM_GPU_MEMORY_LIMIT — needs a GPU machine.)
 // Usage: LD_PRELOAD=libflashkm_faiss.so FLASHKM_ENGINE=cpu plugin_host_oom
 // Not for ASan builds (ASan reserves terabytes of address space).
+#include "stderr_capture.h"
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -55,12 +56,8 @@ int main() {
 
     // Capture stderr, cap the address space 48 MiB above what is mapped now
     // (FAISS needs about 25 MiB more; flashkm's copy alone is 64 MiB).
-    char path[] = "/tmp/fkm_host_oom_XXXXXX";
-    int fd = mkstemp(path);
-    std::fflush(stderr);
-    int saved = dup(2);
-    dup2(fd, 2);
-    close(fd);
+    StderrCapture err;
+    err.start();
     rlimit old, cap;
     getrlimit(RLIMIT_AS, &old);
     cap = old;
@@ -74,17 +71,7 @@ int main() {
         error = e.what();
     }
     setrlimit(RLIMIT_AS, &old);
-    std::fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-
-    std::vector<std::string> lines;
-    if (std::FILE *f = std::fopen(path, "r")) {
-        char buf[1024];
-        while (std::fgets(buf, sizeof buf, f)) lines.emplace_back(buf);
-        std::fclose(f);
-    }
-    unlink(path);
+    std::vector<std::string> lines = err.stop();
     const std::regex warning("^flashkm: FLASHKM_ERR_OUT_OF_MEMORY: .*[0-9]+ bytes.*"
                              "training with FAISS instead\n$");
     bool one_line = lines.size() == 1 && std::regex_match(lines[0], warning);

@@ -12,6 +12,7 @@
 // Usage: LD_PRELOAD=libflashkm_faiss.so FLASHKM_ENGINE=cpu FLASHKM_VERBOSE=1 \
 //        plugin_load [--threads 16] [--duration 300] [--jobs 20]
 //                    [--rss-bound-kib 16384] [--allow-no-plugin]
+#include "stderr_capture.h"
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -66,33 +67,6 @@ std::string train_provider() {
     if (!sym || !dladdr(sym, &info) || !info.dli_fname) return "?";
     return info.dli_fname;
 }
-
-// stderr into a temporary file while the run lasts (the plugin's verbose
-// lines), read back afterwards.
-struct StderrCapture {
-    char path[64] = "/tmp/fkm_plugin_load_XXXXXX";
-    int saved = -1;
-    void start() {
-        int fd = mkstemp(path);
-        std::fflush(stderr);
-        saved = dup(2);
-        dup2(fd, 2);
-        close(fd);
-    }
-    std::vector<std::string> stop() {
-        std::fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-        std::vector<std::string> lines;
-        if (std::FILE *f = std::fopen(path, "r")) {
-            char buf[1024];
-            while (std::fgets(buf, sizeof buf, f)) lines.emplace_back(buf);
-            std::fclose(f);
-        }
-        unlink(path);
-        return lines;
-    }
-};
 
 struct Sample { double t; long kib; };
 

@@ -27,6 +27,19 @@ struct MixtureSpec {
 // (own Box-Muller over std::mt19937_64, no std::normal_distribution).
 std::vector<float> gaussian_mixture(const MixtureSpec &spec);
 
+// The common case in one call: n points around `centres` true centres
+// spread over [-scale, scale]^d, unit noise.
+inline std::vector<float> mixture(size_t n, size_t d, size_t centres,
+                                  uint64_t seed, float scale = 4.0f) {
+    MixtureSpec s;
+    s.n = n;
+    s.d = d;
+    s.centres = centres;
+    s.seed = seed;
+    s.centre_scale = scale;
+    return gaussian_mixture(s);
+}
+
 // n rows that are copies of only `distinct` different Gaussian-mixture rows
 // (row i is distinct row i % distinct): with k close to `distinct`,
 // several initial centroids coincide and clusters come out empty.
