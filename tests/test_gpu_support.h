@@ -33,15 +33,6 @@ inline flashkm_params cpu_params() {
     return p;
 }
 
-inline std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed) {
-    MixtureSpec s;
-    s.n = n;
-    s.d = d;
-    s.centres = centres;
-    s.seed = seed;
-    return gaussian_mixture(s);
-}
-
 // Number of labels that differ.
 inline size_t label_mismatches(const TrainResult &a, const TrainResult &b) {
     size_t m = 0;

@@ -109,15 +109,6 @@ struct Scenario {
     Outputs fresh() const { return Outputs(batch, n, k, d, nstats); }
 };
 
-std::vector<float> mixture(size_t n, size_t d, size_t centres, uint64_t seed) {
-    MixtureSpec s;
-    s.n = n;
-    s.d = d;
-    s.centres = centres;
-    s.seed = seed;
-    return gaussian_mixture(s);
-}
-
 std::vector<Scenario> scenarios() {
     std::vector<Scenario> v;
     flashkm_params base = default_params();
