@@ -79,9 +79,8 @@ static inline void app_write_ints(FILE *f, const char *name, size_t n,
 }
 
 /* recall@k: the share of the true k nearest found among the k returned. */
-static inline void app_write_recall(FILE *f, const char *name, size_t nq,
-                                    size_t k, const int64_t *found,
-                                    const int64_t *truth) {
+static inline double app_recall_at_k(size_t nq, size_t k, const int64_t *found,
+                                     const int64_t *truth) {
     size_t hits = 0;
     for (size_t q = 0; q < nq; q++)
         for (size_t i = 0; i < k; i++)
@@ -90,7 +89,13 @@ static inline void app_write_recall(FILE *f, const char *name, size_t nq,
                     hits++;
                     break;
                 }
-    fprintf(f, "recall %s 1 %.6f\n", name, (double)hits / (double)(nq * k));
+    return (double)hits / (double)(nq * k);
+}
+
+static inline void app_write_recall(FILE *f, const char *name, size_t nq,
+                                    size_t k, const int64_t *found,
+                                    const int64_t *truth) {
+    fprintf(f, "recall %s 1 %.6f\n", name, app_recall_at_k(nq, k, found, truth));
 }
 
 /* The text on one line: FAISS's messages hold no newline, but be sure. */

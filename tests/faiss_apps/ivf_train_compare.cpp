@@ -66,15 +66,7 @@ double recall_at_10(const faiss::Index &index, const float *xb, size_t nb,
     faiss::IndexFlatL2 exact(d);
     exact.add(nb, xb);
     exact.search(nq, xq, k, dis.data(), truth.data());
-    size_t hits = 0;
-    for (size_t q = 0; q < nq; q++)
-        for (size_t i = 0; i < k; i++)
-            for (size_t j = 0; j < k; j++)
-                if (found[q * k + i] == truth[q * k + j]) {
-                    hits++;
-                    break;
-                }
-    return (double)hits / (double)(nq * k);
+    return app_recall_at_k(nq, k, found.data(), truth.data());
 }
 
 int train(const options &o) {
