@@ -14,7 +14,7 @@
     do {                                                               \
         int fkm_prev_ = 0;                                             \
         cudaGetDevice(&fkm_prev_);                                     \
-        cudaError_t fkm_e_ = cudaSetDevice((s)->device);               \
+        cudaError_t fkm_e_ = fkm_ck(cudaSetDevice((s)->device));               \
         flashkm_status fkm_st_ = fkm_e_ == cudaSuccess                 \
                                      ? (body)                          \
                                      : fkm_cuda_status(fkm_e_, "cudaSetDevice"); \
@@ -34,19 +34,19 @@ static flashkm_status gather_on(fkm_gpu_state *s, const int64_t *rows, size_t co
     float *dst = s->cent, *tmp = NULL;
     cudaError_t e = cudaSuccess;
     if (count > s->k_max) { /* larger than the centroid buffer: a temporary */
-        e = cudaMalloc((void **)&tmp, floats * sizeof(float));
+        e = fkm_ck(cudaMalloc((void **)&tmp, floats * sizeof(float)));
         dst = tmp;
     }
     if (e == cudaSuccess)
-        e = cudaMemcpyAsync(s->order, r32, count * sizeof(uint32_t), cudaMemcpyHostToDevice,
-                            s->stream);
+        e = fkm_ck(cudaMemcpyAsync(s->order, r32, count * sizeof(uint32_t),
+                                   cudaMemcpyHostToDevice, s->stream));
     if (e == cudaSuccess) {
         fkm_launch_gather_rows_f32(s, s->order, count, dst);
-        e = cudaGetLastError();
+        e = fkm_ck(cudaGetLastError());
     }
     if (e == cudaSuccess)
-        e = cudaMemcpyAsync(out, dst, floats * sizeof(float), cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+        e = fkm_ck(cudaMemcpyAsync(out, dst, floats * sizeof(float), cudaMemcpyDeviceToHost, s->stream));
+    if (e == cudaSuccess) e = fkm_ck(cudaStreamSynchronize(s->stream));
     if (tmp) cudaFree(tmp);
     free(r32);
     return e == cudaSuccess ? FLASHKM_OK : fkm_cuda_status(e, "gpu gather");
@@ -59,11 +59,12 @@ static flashkm_status gpu_gather(void *state, const int64_t *rows, size_t count,
 
 /* Host -> device centroids, then their assignment copy and norms. */
 static cudaError_t load_centroids(fkm_gpu_state *s, const float *centroids, size_t k) {
-    cudaError_t e = cudaMemcpyAsync(s->cent, centroids, s->batch * k * s->d * sizeof(float),
-                                    cudaMemcpyHostToDevice, s->stream);
+    cudaError_t e = fkm_ck(cudaMemcpyAsync(s->cent, centroids,
+                                           s->batch * k * s->d * sizeof(float),
+                                           cudaMemcpyHostToDevice, s->stream));
     if (e != cudaSuccess) return e;
     fkm_launch_prepare_centroids(s, k);
-    return cudaGetLastError();
+    return fkm_ck(cudaGetLastError());
 }
 
 typedef struct lloyd_events {
@@ -89,11 +90,11 @@ static cudaError_t events_create(lloyd_events *ev, int niter) {
     ev->searched = (cudaEvent_t *)calloc((size_t)niter, sizeof(cudaEvent_t));
     ev->it_end = (cudaEvent_t *)calloc((size_t)niter, sizeof(cudaEvent_t));
     if (!ev->it_begin || !ev->searched || !ev->it_end) return cudaErrorMemoryAllocation;
-    cudaError_t e = cudaEventCreate(&ev->start);
+    cudaError_t e = fkm_ck(cudaEventCreate(&ev->start));
     for (int i = 0; i < niter && e == cudaSuccess; i++) {
-        e = cudaEventCreate(&ev->it_begin[i]);
-        if (e == cudaSuccess) e = cudaEventCreate(&ev->searched[i]);
-        if (e == cudaSuccess) e = cudaEventCreate(&ev->it_end[i]);
+        e = fkm_ck(cudaEventCreate(&ev->it_begin[i]));
+        if (e == cudaSuccess) e = fkm_ck(cudaEventCreate(&ev->searched[i]));
+        if (e == cudaSuccess) e = fkm_ck(cudaEventCreate(&ev->it_end[i]));
     }
     return e;
 }
@@ -102,19 +103,19 @@ static cudaError_t events_create(lloyd_events *ev, int niter) {
 static cudaError_t enqueue_iterations(fkm_gpu_state *s, const fkm_lloyd_config *cfg,
                                       lloyd_events *ev) {
     const size_t k = cfg->k;
-    cudaError_t e = cudaEventRecord(ev->start, s->stream);
+    cudaError_t e = fkm_ck(cudaEventRecord(ev->start, s->stream));
     for (int it = 0; it < cfg->niter && e == cudaSuccess; it++) {
-        e = cudaEventRecord(ev->it_begin[it], s->stream);
+        e = fkm_ck(cudaEventRecord(ev->it_begin[it], s->stream));
         if (e != cudaSuccess) break;
         if (it > 0) fkm_launch_prepare_centroids(s, k);
         fkm_launch_assign(s, k, cfg->metric);
-        e = cudaEventRecord(ev->searched[it], s->stream);
+        e = fkm_ck(cudaEventRecord(ev->searched[it], s->stream));
         if (e != cudaSuccess) break;
         fkm_launch_update(s, k, cfg->k_frozen);
         fkm_launch_finish_iteration(s, k, cfg->k_frozen, it, cfg->niter, cfg->spherical,
                                     cfg->int_centroids);
-        e = cudaEventRecord(ev->it_end[it], s->stream);
-        if (e == cudaSuccess) e = cudaGetLastError();
+        e = fkm_ck(cudaEventRecord(ev->it_end[it], s->stream));
+        if (e == cudaSuccess) e = fkm_ck(cudaGetLastError());
     }
     return e;
 }
@@ -163,12 +164,12 @@ static flashkm_status lloyd_on(fkm_gpu_state *s, const fkm_lloyd_config *cfg, fl
     lloyd_events ev;
     cudaError_t e = events_create(&ev, cfg->niter);
     if (e == cudaSuccess) e = enqueue_iterations(s, cfg, &ev);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+    if (e == cudaSuccess) e = fkm_ck(cudaStreamSynchronize(s->stream));
     flashkm_status st = e == cudaSuccess ? FLASHKM_OK : fkm_cuda_status(e, "gpu lloyd");
     if (st == FLASHKM_OK) st = report(s, cfg, &ev, stats, objective, t_start, t0, search0);
     if (st == FLASHKM_OK) {
-        e = cudaMemcpy(centroids, s->cent, s->batch * cfg->k * s->d * sizeof(float),
-                       cudaMemcpyDeviceToHost);
+        e = fkm_ck(cudaMemcpy(centroids, s->cent, s->batch * cfg->k * s->d * sizeof(float),
+                              cudaMemcpyDeviceToHost));
         if (e != cudaSuccess) st = fkm_cuda_status(e, "centroids download");
     }
     events_destroy(&ev, cfg->niter);
@@ -196,9 +197,9 @@ static flashkm_status assign_on(fkm_gpu_state *s, const float *centroids, size_t
         flashkm_status st = FLASHKM_OK;
         uint32_t *keys = (uint32_t *)fkm_alloc(rows, sizeof(uint32_t), &st);
         if (!keys) return st;
-        cudaError_t e = cudaMemcpyAsync(keys, s->keys, rows * sizeof(uint32_t),
-                                        cudaMemcpyDeviceToHost, s->stream);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+        cudaError_t e = fkm_ck(cudaMemcpyAsync(keys, s->keys, rows * sizeof(uint32_t),
+                                               cudaMemcpyDeviceToHost, s->stream));
+        if (e == cudaSuccess) e = fkm_ck(cudaStreamSynchronize(s->stream));
         if (e == cudaSuccess)
             for (size_t i = 0; i < rows; i++)
                 labels[i] = (int64_t)keys[i] - (int64_t)((i / s->n) * k);

@@ -110,7 +110,7 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
         return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
                              "GPU engine needs %zu bytes of device memory, %zu bytes are free "
                              "on device %d", need, free_b, s->device);
-    cudaError_t e = cudaMalloc(&s->base, need);
+    cudaError_t e = fkm_ck(cudaMalloc(&s->base, need));
     if (e == cudaErrorMemoryAllocation) {
         cudaGetLastError();
         return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
@@ -185,7 +185,7 @@ extern "C" void fkm_gpu_close(void *state) {
 extern "C" flashkm_status fkm_gpu_open(const flashkm_params *p, const fkm_data *data,
                                        size_t k_max, void **state) {
     int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
+    cudaError_t e = fkm_ck(cudaGetDeviceCount(&count));
     if (e != cudaSuccess) return fkm_cuda_status(e, "cudaGetDeviceCount");
     if (p->device < 0 || p->device >= count)
         return fkm_set_error(count ? FLASHKM_ERR_INVALID_ARGUMENT : FLASHKM_ERR_NO_DEVICE,
@@ -204,7 +204,7 @@ extern "C" flashkm_status fkm_gpu_open(const flashkm_params *p, const fkm_data *
     s->niter_cap = p->niter > 0 ? p->niter : 1;
     int prev = 0;
     cudaGetDevice(&prev);
-    e = cudaSetDevice(s->device);
+    e = fkm_ck(cudaSetDevice(s->device));
     st = e == cudaSuccess ? open_on_device(s, p, data) : fkm_cuda_status(e, "cudaSetDevice");
     cudaSetDevice(prev);
     if (st != FLASHKM_OK) {

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "mt19937.h"
+#include "test_hooks.h"
 
 /* Element type the assignment kernel reads; fp32 precision runs split
  * (3xTF32) products, tf32 one product per pair. */
@@ -91,9 +92,20 @@ void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen,
 }
 #endif
 
+/* Every CUDA call the engine acts on goes through fkm_ck, so the tests can
+ * make any one of them fail (test_hooks.h) and prove the unwinding. An
+ * injected failure replaces the call, as a real one would leave nothing
+ * created or copied. (A GNU statement expression: `call` runs only when no
+ * failure is injected.) */
+#define fkm_ck(call)                                                  \
+    __extension__({                                                   \
+        int fkm_inj_ = fkm_test_device_fault();                       \
+        fkm_inj_ ? (cudaError_t)fkm_inj_ : (call);                    \
+    })
+
 #define FKM_CUDA_TRY(call)                                            \
     do {                                                              \
-        cudaError_t fkm_e_ = (call);                                  \
+        cudaError_t fkm_e_ = fkm_ck(call);                            \
         if (fkm_e_ != cudaSuccess) return fkm_cuda_status(fkm_e_, #call); \
     } while (0)
 

@@ -37,10 +37,12 @@ static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
     if (rows_per > s->n) rows_per = s->n;
     float *stage = NULL;
     FKM_CUDA_TRY(cudaHostAlloc((void **)&stage, 2 * rows_per * row_bytes, cudaHostAllocDefault));
-    cudaEvent_t done[2];
-    cudaEventCreateWithFlags(&done[0], cudaEventDisableTiming);
-    cudaEventCreateWithFlags(&done[1], cudaEventDisableTiming);
+    cudaEvent_t done[2] = {NULL, NULL};
     flashkm_status st = FLASHKM_OK;
+    for (int i = 0; i < 2 && st == FLASHKM_OK; i++) {
+        cudaError_t e = fkm_ck(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+        if (e != cudaSuccess) st = fkm_cuda_status(e, "cudaEventCreateWithFlags");
+    }
     int half = 0, finite = 1;
     const float *x = (const float *)data->x;
     for (size_t b = 0; b < s->batch && st == FLASHKM_OK; b++) {
@@ -50,7 +52,7 @@ static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
         for (size_t r0 = 0; r0 < s->n; r0 += rows_per) {
             size_t cnt = s->n - r0 < rows_per ? s->n - r0 : rows_per;
             float *dst = stage + (size_t)half * rows_per * d;
-            cudaError_t e = cudaEventSynchronize(done[half]);
+            cudaError_t e = fkm_ck(cudaEventSynchronize(done[half]));
             if (e != cudaSuccess) { st = fkm_cuda_status(e, "cudaEventSynchronize"); break; }
             if (data->rows) {
                 for (size_t i = 0; i < cnt; i++)
@@ -60,16 +62,16 @@ static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
                 if (data->check_finite) finite &= host_all_finite(dst, cnt * d);
             }
             float *to = (float *)s->x + (b * s->n + r0) * d;
-            e = cudaMemcpyAsync(to, dst, cnt * row_bytes, cudaMemcpyHostToDevice, s->stream);
-            if (e == cudaSuccess) e = cudaEventRecord(done[half], s->stream);
+            e = fkm_ck(cudaMemcpyAsync(to, dst, cnt * row_bytes, cudaMemcpyHostToDevice, s->stream));
+            if (e == cudaSuccess) e = fkm_ck(cudaEventRecord(done[half], s->stream));
             if (e != cudaSuccess) { st = fkm_cuda_status(e, "cudaMemcpyAsync"); break; }
             half ^= 1;
         }
     }
-    cudaError_t e = cudaStreamSynchronize(s->stream);
+    cudaError_t e = fkm_ck(cudaStreamSynchronize(s->stream));
     if (st == FLASHKM_OK && e != cudaSuccess) st = fkm_cuda_status(e, "upload");
-    cudaEventDestroy(done[0]);
-    cudaEventDestroy(done[1]);
+    for (int i = 0; i < 2; i++)
+        if (done[i]) cudaEventDestroy(done[i]);
     cudaFreeHost(stage);
     if (st == FLASHKM_OK && !finite)
         st = fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT, "input contains NaN's or Inf's");
@@ -105,30 +107,30 @@ static flashkm_status upload_device(fkm_gpu_state *s, const fkm_data *data) {
     int64_t *rows = NULL;
     flashkm_status st = FLASHKM_OK;
     FKM_CUDA_TRY(cudaMalloc((void **)&bad, sizeof(int)));
-    cudaError_t e = cudaMemsetAsync(bad, 0, sizeof(int), s->stream);
+    cudaError_t e = fkm_ck(cudaMemsetAsync(bad, 0, sizeof(int), s->stream));
     if (e == cudaSuccess && data->check_finite) {
         finite_kernel<<<1024, 256, 0, s->stream>>>(data->x, s->batch * data->n_full * s->d,
                                                    (int)data->dtype, bad);
-        e = cudaGetLastError();
+        e = fkm_ck(cudaGetLastError());
     }
     if (e == cudaSuccess && data->rows) {
-        e = cudaMalloc((void **)&rows, s->n * sizeof(int64_t));
+        e = fkm_ck(cudaMalloc((void **)&rows, s->n * sizeof(int64_t)));
         if (e == cudaSuccess)
-            e = cudaMemcpyAsync(rows, data->rows, s->n * sizeof(int64_t),
-                                cudaMemcpyHostToDevice, s->stream);
+            e = fkm_ck(cudaMemcpyAsync(rows, data->rows, s->n * sizeof(int64_t),
+                                       cudaMemcpyHostToDevice, s->stream));
         if (e == cudaSuccess) {
             dim3 grid(1024, (unsigned)s->batch);
             gather_dev_kernel<<<grid, 256, 0, s->stream>>>(data->x, data->n_full, s->n,
                                                            s->d, elem, rows, s->x);
-            e = cudaGetLastError();
+            e = fkm_ck(cudaGetLastError());
         }
     } else if (e == cudaSuccess) {
-        e = cudaMemcpyAsync(s->x, data->x, s->batch * s->n * s->d * elem,
-                            cudaMemcpyDeviceToDevice, s->stream);
+        e = fkm_ck(cudaMemcpyAsync(s->x, data->x, s->batch * s->n * s->d * elem,
+                                   cudaMemcpyDeviceToDevice, s->stream));
     }
     int hbad = 0;
-    if (e == cudaSuccess) e = cudaMemcpyAsync(&hbad, bad, sizeof(int), cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+    if (e == cudaSuccess) e = fkm_ck(cudaMemcpyAsync(&hbad, bad, sizeof(int), cudaMemcpyDeviceToHost, s->stream));
+    if (e == cudaSuccess) e = fkm_ck(cudaStreamSynchronize(s->stream));
     if (e != cudaSuccess) st = fkm_cuda_status(e, "device input");
     cudaFree(bad);
     if (rows) cudaFree(rows);
@@ -146,7 +148,7 @@ static flashkm_status upload_weights(fkm_gpu_state *s, const fkm_data *data) {
         for (size_t i = 0; i < s->n; i++)
             h[b * s->n + i] = data->weights[b * data->n_full +
                                             (data->rows ? (size_t)data->rows[i] : i)];
-    cudaError_t e = cudaMemcpy(s->w, h, s->batch * s->n * sizeof(float), cudaMemcpyHostToDevice);
+    cudaError_t e = fkm_ck(cudaMemcpy(s->w, h, s->batch * s->n * sizeof(float), cudaMemcpyHostToDevice));
     free(h);
     return e == cudaSuccess ? FLASHKM_OK : fkm_cuda_status(e, "weights upload");
 }

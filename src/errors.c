@@ -19,6 +19,9 @@ static _Thread_local char fkm_last_error_buf[FKM_ERROR_CAP];
 /* TEST ONLY (see test_hooks.h): countdown of allocations before one fails;
  * -1 = never fail. */
 static _Thread_local long fkm_fail_alloc_countdown = -1;
+/* ... and of checked CUDA calls before one reports fkm_device_fault_code. */
+static _Thread_local long fkm_fail_device_countdown = -1;
+static _Thread_local int fkm_device_fault_code;
 
 flashkm_status fkm_set_error(flashkm_status status, const char *fmt, ...) {
     va_list ap;
@@ -55,6 +58,19 @@ int flashkm_test_fail_alloc_after(long n) {
     long prev = fkm_fail_alloc_countdown;
     fkm_fail_alloc_countdown = n < 0 ? -1 : n;
     return (int)prev;
+}
+
+long flashkm_test_fail_device_after(long n, int cuda_error) {
+    long prev = fkm_fail_device_countdown;
+    fkm_fail_device_countdown = n < 0 ? -1 : n;
+    fkm_device_fault_code = cuda_error;
+    return prev;
+}
+
+int fkm_test_device_fault(void) {
+    if (fkm_fail_device_countdown < 0) return 0;
+    if (fkm_fail_device_countdown-- > 0) return 0;
+    return fkm_device_fault_code; /* countdown is now -1: disarmed */
 }
 
 void *fkm_alloc(size_t count, size_t size, flashkm_status *status) {

@@ -12,6 +12,16 @@ extern "C" {
  * next one fails with FLASHKM_ERR_OUT_OF_MEMORY (then the hook disarms).
  * n = -1 disarms it. Returns the previous setting. Thread-local. */
 FLASHKM_API int flashkm_test_fail_alloc_after(long n);
+/* TEST ONLY. After n more checked CUDA calls on this thread (the GPU
+ * engine's every runtime call), the next one is not made and reports
+ * cuda_error instead (a cudaError_t value: 2 = out of memory, 719 = a
+ * kernel fault, ...), as a failing driver would; then the hook disarms.
+ * n = -1 disarms it. Returns the countdown left (-1: the failure fired, or
+ * was never armed). Thread-local. No effect in a build without CUDA. */
+FLASHKM_API long flashkm_test_fail_device_after(long n, int cuda_error);
+/* Internal: the error to report for the checked CUDA call being made now,
+ * or 0 (the call's own result stands). */
+int fkm_test_device_fault(void);
 #ifdef __cplusplus
 }
 #endif

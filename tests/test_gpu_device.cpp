@@ -5,39 +5,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "support/cudart.h"
 #include "test_gpu_support.h"
 
 using namespace fkmtest;
 
 namespace {
-
-// The tests reach the CUDA runtime through dlopen: the test program links
-// only flashkm (whose CUDA runtime is static and hidden).
-struct Cudart {
-    void *h = nullptr;
-    int (*malloc_)(void **, size_t) = nullptr;
-    int (*free_)(void *) = nullptr;
-    int (*memcpy_)(void *, const void *, size_t, int) = nullptr;
-    Cudart() {
-        for (const char *name : {"libcudart.so", "libcudart.so.13", "libcudart.so.12",
-                                 "/usr/local/cuda/lib64/libcudart.so"}) {
-            h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-            if (h) break;
-        }
-        if (!h) return;
-        malloc_ = (int (*)(void **, size_t))dlsym(h, "cudaMalloc");
-        free_ = (int (*)(void *))dlsym(h, "cudaFree");
-        memcpy_ = (int (*)(void *, const void *, size_t, int))dlsym(h, "cudaMemcpy");
-    }
-    bool ok() const { return malloc_ && free_ && memcpy_; }
-};
-
-void *to_device(Cudart &rt, const void *host, size_t bytes) {
-    void *d = nullptr;
-    if (rt.malloc_(&d, bytes) != 0) return nullptr;
-    rt.memcpy_(d, host, bytes, 1 /* cudaMemcpyHostToDevice */);
-    return d;
-}
 
 uint16_t to_half(float f) { // round to nearest even, normal range only (test data)
     uint32_t u;

@@ -11,8 +11,13 @@
 //   - each injected failure gives exactly one warning line on stderr,
 //     naming the status and the bytes (stderr is captured for the check);
 //   - resident memory is flat over the calls (Release build).
+// With --device (a GPU machine, FLASHKM_ENGINE=gpu), the failure is a CUDA
+// call's instead (flashkm_test_fail_device_after: a kernel fault or a
+// device allocation failure, alternately), "allocation" below reads "CUDA
+// call", and device memory must also be flat: cudaMemGetInfo's free bytes
+// after the warm-up equal those at the end.
 // Usage: LD_PRELOAD=libflashkm_faiss_faulty.so FLASHKM_ENGINE=cpu \
-//        plugin_faults [--calls 1000] [--rss-bound-kib 4096]
+//        plugin_faults [--calls 1000] [--rss-bound-kib 4096] [--device]
 #include "stderr_capture.h"
 #include <dlfcn.h>
 #include <unistd.h>
@@ -24,12 +29,20 @@
 #include <string>
 #include <vector>
 
+#include "../support/cudart.h"
 #include "faiss_jobs.h"
 #include "rss.h"
 
 namespace {
 
-using hook_fn = int (*)(long);
+// Arms the failure after n more allocations (or CUDA calls); -1 disarms
+// and answers -1 when the armed failure fired.
+struct Hook {
+    int (*alloc)(long) = nullptr;
+    long (*device)(long, int) = nullptr;
+    int code = 719;  // cudaErrorLaunchFailure; 2 = cudaErrorMemoryAllocation
+    long operator()(long n) const { return device ? device(n, code) : alloc(n); }
+};
 
 
 struct Outcome {
@@ -38,7 +51,7 @@ struct Outcome {
     std::vector<std::string> warnings;  // stderr lines but FAISS's own warning
 };
 
-Outcome run(const fkmrel::Job &job, hook_fn hook, long fail_after) {
+Outcome run(const fkmrel::Job &job, const Hook &hook, long fail_after) {
     StderrCapture cap;
     cap.start();
     hook(fail_after);
@@ -54,14 +67,31 @@ Outcome run(const fkmrel::Job &job, hook_fn hook, long fail_after) {
 
 int main(int argc, char **argv) {
     long calls = 1000, rss_bound = 4096;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--calls")) calls = std::atol(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--rss-bound-kib")) rss_bound = std::atol(argv[i + 1]);
+    bool device = false;
+    for (int i = 1; i < argc; i++) {
+        if (!std::strcmp(argv[i], "--device")) device = true;
+        else if (i + 1 < argc && !std::strcmp(argv[i], "--calls")) calls = std::atol(argv[++i]);
+        else if (i + 1 < argc && !std::strcmp(argv[i], "--rss-bound-kib"))
+            rss_bound = std::atol(argv[++i]);
     }
-    auto hook = reinterpret_cast<hook_fn>(dlsym(RTLD_DEFAULT, "flashkm_test_fail_alloc_after"));
-    if (!hook) {
-        std::printf("FAIL: flashkm_test_fail_alloc_after not in the process "
-                    "(LD_PRELOAD=libflashkm_faiss_faulty.so)\n");
+    Hook hook;
+    const char *hook_name = device ? "flashkm_test_fail_device_after"
+                                   : "flashkm_test_fail_alloc_after";
+    void *sym = dlsym(RTLD_DEFAULT, hook_name);
+    if (!sym) {
+        std::printf("FAIL: %s not in the process (LD_PRELOAD=libflashkm_faiss_faulty.so)\n",
+                    hook_name);
+        return 1;
+    }
+    if (device) hook.device = reinterpret_cast<long (*)(long, int)>(sym);
+    else hook.alloc = reinterpret_cast<int (*)(long)>(sym);
+    fkmtest::Cudart rt;
+    if (device && rt.device_count() == 0) {
+        std::printf("SKIP: --device: no CUDA device\n");
+        return 0;
+    }
+    if (device && !rt.ok()) {
+        std::printf("FAIL: --device: libcudart.so not found for cudaMemGetInfo\n");
         return 1;
     }
     // Kinds small enough for 1000 calls in CI.
@@ -72,8 +102,9 @@ int main(int argc, char **argv) {
         flashkm_ref.push_back(run(j, hook, -1));
         faiss_ref.push_back(run(j, hook, 0));
         if (!faiss_ref.back().fired) {
-            std::printf("FAIL: %s: flashkm did not serve the call (no allocation "
-                        "failed): is FLASHKM_ENGINE=cpu set?\n", j.name.c_str());
+            std::printf("FAIL: %s: flashkm did not serve the call (no %s failed): is "
+                        "FLASHKM_ENGINE=%s set?\n", j.name.c_str(),
+                        device ? "CUDA call" : "allocation", device ? "gpu" : "cpu");
             return 1;
         }
         // Allocations of one flashkm call (IVF/PQ: of the first Clustering
@@ -81,17 +112,21 @@ int main(int argc, char **argv) {
         long a = 1;
         while (run(j, hook, a).fired) a++;
         allocs.push_back(a);
-        std::printf("plugin_faults: %s: %ld allocations; FAISS's result %s flashkm's\n",
-                    j.name.c_str(), a,
+        std::printf("plugin_faults: %s: %ld %s; FAISS's result %s flashkm's\n",
+                    j.name.c_str(), a, device ? "CUDA calls" : "allocations",
                     fkmrel::same_bits(flashkm_ref.back().result, faiss_ref.back().result)
                         ? "==" : "!=");
     }
-    const std::regex warning("^flashkm: FLASHKM_ERR_OUT_OF_MEMORY: .*[0-9]+ bytes.*"
-                             "training with FAISS instead\n$");
+    const std::regex warning(device ? "^flashkm: FLASHKM_ERR_(DEVICE|OUT_OF_MEMORY): .*"
+                                      "training with FAISS instead\n$"
+                                    : "^flashkm: FLASHKM_ERR_OUT_OF_MEMORY: .*[0-9]+ bytes.*"
+                                      "training with FAISS instead\n$");
     long failed = 0, passed = 0, bad = 0, rss_warm = -1;
+    const size_t free0 = device ? rt.free_bytes() : 0;
     for (long i = 0; i < calls; i++) {
         size_t which = (size_t)i % jobs.size();
         long j = (i / (long)jobs.size()) % (allocs[which] + 1);
+        hook.code = (i / 2) % 2 ? 2 : 719;
         Outcome o = run(jobs[which], hook, j);
         const Outcome &ref = o.fired ? faiss_ref[which] : flashkm_ref[which];
         bool ok = fkmrel::same_bits(o.result, ref.result);
@@ -119,6 +154,15 @@ int main(int argc, char **argv) {
                 "(bound %ld KiB)%s\n", calls / 5, rss_warm, rss_end, rss_end - rss_warm,
                 rss_bound, fkmrel::built_with_asan() ? " [ASan build: not asserted]" : "");
     bool ok = bad == 0 && failed > 0 && passed > 0;
+    if (device) {
+        const size_t free_end = rt.free_bytes();
+        std::printf("plugin_faults: cudaMemGetInfo free %zu bytes after the warm-up, %zu at the "
+                    "end\n", free0, free_end);
+        if (free_end != free0) {
+            std::printf("FAIL: device memory changed\n");
+            ok = false;
+        }
+    }
     if (!fkmrel::built_with_asan() && rss_end - rss_warm > rss_bound) {
         std::printf("FAIL: resident memory grew\n");
         ok = false;
