@@ -40,7 +40,8 @@ if has build; then
   targets=(flashkm_gpu_tests flashkm_bench flashkm_reliability_device_faults)
   if [ -d "$KIT/lib" ]; then # FAISS for the plugin's stage, from the kit
     bridge=(-DFLASHKM_FAISS_BRIDGE=ON -DFLASHKM_FAISS_PREFIX="$KIT"
-            "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$KIT/lib -Wl,-rpath,$KIT/lib")
+            "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$KIT/lib -Wl,-rpath,$KIT/lib"
+            "-DCMAKE_CXX_FLAGS=-include cstdint") # FAISS 1.7.3's headers miss it for gcc >= 13
     targets+=(flashkm_faiss flashkm_faiss_faulty flashkm_plugin_faults flashkm_plugin_gpu_oom
               flashkm_plugin_load ivf_train_compare faiss_c_app faiss_cxx_app)
   fi

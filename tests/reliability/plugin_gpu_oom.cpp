@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <faiss/utils/distances.h>
+
 #include "../support/cudart.h"
 #include "faiss_jobs.h"
 
@@ -57,10 +59,14 @@ int main() {
         return 0;
     }
     // FAISS's own Clustering::train, from libfaiss.so itself (the plugin
-    // comes first in the process, so plain symbol lookup finds the plugin's).
-    void *faiss_lib = dlopen("libfaiss.so", RTLD_LAZY | RTLD_NOLOAD);
+    // comes first in the process, so plain symbol lookup finds the plugin's):
+    // the library that holds a function only FAISS defines.
+    Dl_info where{};
+    void *faiss_lib = nullptr;
+    if (dladdr(reinterpret_cast<void *>(&faiss::fvec_norm_L2sqr), &where) && where.dli_fname)
+        faiss_lib = dlopen(where.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
     train_fn faiss_train = faiss_lib ? reinterpret_cast<train_fn>(dlsym(
-        faiss_lib, "_ZN5faiss10Clustering5trainElPKfRNS_5IndexEPS2_")) : nullptr;
+        faiss_lib, "_ZN5faiss10Clustering5trainElPKfRNS_5IndexES2_")) : nullptr;
     if (!faiss_train || !rt.ok()) {
         std::printf("FAIL: FAISS's Clustering::train or cudaMemGetInfo not found\n");
         return 1;
