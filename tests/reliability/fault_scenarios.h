@@ -6,6 +6,8 @@
 // allocations) and test_device_faults.cpp (CUDA calls).
 #ifndef FKM_REL_FAULT_SCENARIOS_H
 #define FKM_REL_FAULT_SCENARIOS_H
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -133,6 +135,21 @@ inline std::vector<Scenario> scenarios(flashkm_engine engine) {
     e.p.niter = 5;
     v.push_back(e);
     return v;
+}
+
+// A call that no injected failure stopped: OK, and bit for bit the
+// undisturbed call's result although `failed` calls failed before it.
+inline ::testing::AssertionResult passed_as_undisturbed(const Scenario &s, flashkm_status st,
+                                                       const std::string &msg,
+                                                       const Outputs &o, const Outputs &ref,
+                                                       long failed) {
+    if (st != FLASHKM_OK)
+        return ::testing::AssertionFailure() << s.name << ": " << flashkm_status_string(st)
+                                             << ": " << msg;
+    if (!o.same_as(ref))
+        return ::testing::AssertionFailure() << s.name << ": result after " << failed
+                                             << " failed calls differs from an undisturbed call";
+    return ::testing::AssertionSuccess();
 }
 
 }  // namespace fkmrel

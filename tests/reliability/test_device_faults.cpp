@@ -105,10 +105,7 @@ TEST(Reliability, CudaFailureAtEveryCallOverManyCalls) {
                 << s.name << ", CUDA call " << j << ": a failed call wrote its outputs";
         } else {
             passed++;
-            ASSERT_EQ(st, FLASHKM_OK) << s.name << ": " << msg;
-            EXPECT_TRUE(o.same_as(refs[which]))
-                << s.name << ": result after " << failed
-                << " failed calls differs from an undisturbed call";
+            ASSERT_TRUE(passed_as_undisturbed(s, st, msg, o, refs[which], failed));
         }
         if (i % 100 == 99) {
             free_checks++;
