@@ -6,8 +6,10 @@
  * iteration is the median difference of consecutive iterations' `time`
  * statistics, which the GPU engine takes from CUDA events.
  *
- * Usage: flashkm_bench [--json FILE] [--shape NAME] [--iters N]
+ * Usage: flashkm_bench [--json FILE] [--shape NAME] [--prec NAME] [--iters N]
  *                      [--custom B,N,d,K,f16|f32]
+ * Precisions: fp16 and bf16 for fp16 input; tf32, fp32 and bf16 for fp32
+ * input (--prec keeps one of them).
  * Prints a table; writes every number to FILE as JSON. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,15 +145,16 @@ static void run_one(FILE *js, int *first, const bench_ceilings *c, const shape *
 }
 
 int main(int argc, char **argv) {
-    const char *json = NULL, *only = NULL, *custom = NULL;
+    const char *json = NULL, *only = NULL, *custom = NULL, *only_prec = NULL;
     int iters = 12, ceilings = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--prec") && i + 1 < argc) only_prec = argv[++i];
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--custom") && i + 1 < argc) custom = argv[++i];
         else if (!strcmp(argv[i], "--no-ceilings")) ceilings = 0; /* for profiling runs */
-        else { fprintf(stderr, "usage: %s [--json F] [--shape NAME] [--iters N] "
+        else { fprintf(stderr, "usage: %s [--json F] [--shape NAME] [--prec NAME] [--iters N] "
                                "[--custom B,N,d,K,f16|f32] [--no-ceilings]\n", argv[0]); return 2; }
     }
     if (iters < 3) iters = 3;
@@ -175,23 +178,24 @@ int main(int argc, char **argv) {
                 c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
     }
     int first = 1;
+    shape cs = {"custom", 0, 0, 0, 0, 0};
     if (custom) {
-        shape s = {"custom", 0, 0, 0, 0, 0};
         char type[8] = "f32";
-        if (sscanf(custom, "%zu,%zu,%zu,%zu,%7s", &s.B, &s.N, &s.d, &s.K, type) < 4) return 2;
-        s.f16 = !strcmp(type, "f16");
-        run_one(js, &first, &c, &s, s.f16 ? FLASHKM_PRECISION_FP16 : FLASHKM_PRECISION_FP32, iters);
-        if (!s.f16) run_one(js, &first, &c, &s, FLASHKM_PRECISION_TF32, iters);
+        if (sscanf(custom, "%zu,%zu,%zu,%zu,%7s", &cs.B, &cs.N, &cs.d, &cs.K, type) < 4) return 2;
+        cs.f16 = !strcmp(type, "f16");
     }
-    for (size_t i = 0; !custom && i < sizeof kShapes / sizeof *kShapes; i++) {
-        const shape *s = &kShapes[i];
+    static const flashkm_precision for_f16[] = {FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16},
+                                   for_f32[] = {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP32,
+                                                FLASHKM_PRECISION_BF16};
+    const size_t nshapes = custom ? 1 : sizeof kShapes / sizeof *kShapes;
+    for (size_t i = 0; i < nshapes; i++) {
+        const shape *s = custom ? &cs : &kShapes[i];
         if (only && strcmp(only, s->name)) continue;
-        if (s->f16) {
-            run_one(js, &first, &c, s, FLASHKM_PRECISION_FP16, iters);
-        } else {
-            run_one(js, &first, &c, s, FLASHKM_PRECISION_TF32, iters);
-            run_one(js, &first, &c, s, FLASHKM_PRECISION_FP32, iters);
-        }
+        const flashkm_precision *pl = s->f16 ? for_f16 : for_f32;
+        const size_t np = s->f16 ? 2 : 3;
+        for (size_t j = 0; j < np; j++)
+            if (!only_prec || !strcmp(only_prec, prec_name(pl[j])))
+                run_one(js, &first, &c, s, pl[j], iters);
     }
     if (js) {
         fprintf(js, "\n  ]\n}\n");

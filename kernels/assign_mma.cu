@@ -10,9 +10,12 @@
  * folded into a running (value, index) minimum in registers; the two warps
  * sharing a point row meet in shared memory once at the end.
  *
- * fp32 precision uses split products (3xTF32: a = a_hi + a_lo, each a tf32
- * value; a.b ~ a_hi.b_hi + a_hi.b_lo + a_lo.b_hi), which keeps about 21
- * bits of each product, close to fp32's own rounding of the dot product.
+ * fp32 precision uses split products (a = a_hi + a_lo; a.b ~ a_hi.b_hi +
+ * a_hi.b_lo + a_lo.b_hi), which keeps about 21 bits of each product, close
+ * to fp32's own rounding of the dot product: F16X3 reads hi and lo fp16
+ * halves split once in global memory (gpu_upload.cu; 3 m16n8k16 f16 MMAs
+ * per 16 dimensions), F32X3 (3xTF32) splits fp32 operands in the inner
+ * loop (6 m16n8k8 tf32 MMAs per 16 dimensions) where F16X3 cannot be used.
  *
  * Ties go to the lower centroid index, as FAISS's search does. */
 #include <cuda_bf16.h>
@@ -33,6 +36,7 @@ struct AsgArgs {
     const float *xnorm;   /* batch * n */
     const float *cnorm;   /* batch * k */
     const float *scale;   /* batch: values were multiplied by scale */
+    const float *cinv;    /* F16X3: batch * k, 1 / (scale * centroid's scale) */
     uint32_t *keys;       /* batch * n: b * k + label */
     float *dist;          /* batch * n */
     size_t n, k, d;
@@ -102,7 +106,7 @@ __device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4],
 template <int KIND>
 __device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
                                        const uint32_t b[2]) {
-    if (KIND == FKM_ASG_F16)
+    if (KIND != FKM_ASG_BF16) /* F16, F16X3 */
         asm volatile(
             "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
             "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -116,13 +120,16 @@ __device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-/* One k-step (8 words) of a warp's 32 x 64 tile. Fragment word layout is
- * the same for m16n8k8 tf32 and m16n8k16 16-bit types. */
+/* One k-step (8 words) of a warp's 32 x (16 NT) tile. Fragment word
+ * layout is the same for m16n8k8 tf32 and m16n8k16 16-bit types. F16X3:
+ * the hi halves at words kw.., the lo halves 16 words further (a stage row
+ * is [32 hi | 32 lo] elements). */
 template <int KIND, int NT, int LDW>
 __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
                                           const uint32_t *As,
                                           const uint32_t *Bs, int kw, int wm,
                                           int wn, int g, int t) {
+    constexpr bool SPLIT = KIND == FKM_ASG_F16X3, TF = KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32;
     uint32_t a[2][4], al[2][4];
     const int lane = g * 4 + t;
 #pragma unroll
@@ -132,7 +139,8 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
          * which land exactly as the m16n8k8 tf32 and m16n8k16 A fragments. */
         const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * LDW + kw + (lane >> 4) * 4;
         ldsm_x4(a[mt], ap);
-        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+        if (SPLIT) ldsm_x4(al[mt], ap + 16);
+        if (TF) {
             /* round to nearest: raw fp32 operands (truncated by the MMA)
              * bias every product low, which the cancellation in
              * |x|^2 + |c|^2 - 2 x.c turns into ~1 % on the objective */
@@ -145,7 +153,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
             }
         }
     }
-    uint32_t bq[NT][2];
+    uint32_t bq[NT][2], bql[NT][2];
 #pragma unroll
     for (int np = 0; np < NT; np += 2) {
         /* two n-tiles per ldmatrix.x4: (tile np, words 0-3 / 4-7), then np+1 */
@@ -154,32 +162,37 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         uint32_t r[4];
         ldsm_x4(r, bp);
         bq[np][0] = r[0]; bq[np][1] = r[1]; bq[np + 1][0] = r[2]; bq[np + 1][1] = r[3];
+        if (SPLIT) {
+            ldsm_x4(r, bp + 16);
+            bql[np][0] = r[0]; bql[np][1] = r[1]; bql[np + 1][0] = r[2]; bql[np + 1][1] = r[3];
+        }
     }
+    if (TF) {
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-        uint32_t b[2] = {bq[nt][0], bq[nt][1]}, bl[2];
-        if (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) {
+        for (int nt = 0; nt < NT; nt++)
 #pragma unroll
             for (int i = 0; i < 2; i++) {
-                float v = __uint_as_float(b[i]);
+                float v = __uint_as_float(bq[nt][i]);
                 uint32_t hi = asg_tf32(v);
-                if (KIND == FKM_ASG_F32X3) bl[i] = asg_tf32(v - __uint_as_float(hi));
-                b[i] = hi;
+                if (KIND == FKM_ASG_F32X3) bql[nt][i] = asg_tf32(v - __uint_as_float(hi));
+                bq[nt][i] = hi;
             }
-        }
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++) {
-            if (KIND == FKM_ASG_F32X3) {
-                mma_tf32(acc[mt][nt], al[mt], b);
-                mma_tf32(acc[mt][nt], a[mt], bl);
-                mma_tf32(acc[mt][nt], a[mt], b);
-            } else if (KIND == FKM_ASG_TF32) {
-                mma_tf32(acc[mt][nt], a[mt], b);
-            } else {
-                mma_16<KIND>(acc[mt][nt], a[mt], b);
-            }
-        }
     }
+    /* Split kinds: the three products of one accumulator depend on each
+     * other, so they go in three rounds over all 2 x NT accumulators (each
+     * accumulator still sums lo.hi, hi.lo, hi.hi in that order). */
+    constexpr int ROUNDS = (SPLIT || KIND == FKM_ASG_F32X3) ? 3 : 1;
+#pragma unroll
+    for (int p = 0; p < ROUNDS; p++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                const uint32_t *af = ROUNDS == 3 && p == 0 ? al[mt] : a[mt];
+                const uint32_t *bf = ROUNDS == 3 && p == 1 ? bql[nt] : bq[nt];
+                if (TF) mma_tf32(acc[mt][nt], af, bf);
+                else mma_16<KIND>(acc[mt][nt], af, bf);
+            }
 }
 
 __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
@@ -188,7 +201,7 @@ __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
 }
 
 /* Fold one centroid tile's products into the running minima. */
-template <int NT>
+template <int KIND, int NT>
 __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
                                          size_t n0, float acc[2][NT][4],
                                          float bv[4], uint32_t bi[4],
@@ -205,11 +218,14 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
             /* v = |c|^2 / 2 - x.c (or -x.c): half of the distance less
              * |x|^2 / 2, exactly scaled, one FMA per value */
             const float cnh = col < k ? (A.ip ? 0.f : 0.5f * __ldg(cn + col)) : INFINITY;
+            /* F16X3: each centroid has its own scale */
+            const float inv = KIND != FKM_ASG_F16X3 ? inv_s2
+                              : col < k ? __ldg(A.cinv + b * A.k + col) : 0.f;
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    float v = fmaf(-acc[mt][nt][h * 2 + j], inv_s2, cnh);
+                    float v = fmaf(-acc[mt][nt][h * 2 + j], inv, cnh);
                     int r = mt * 2 + h;
                     if (v < bv[r]) { bv[r] = v; bi[r] = col; }
                 }
@@ -266,18 +282,60 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
     }
 }
 
+/* The split kinds restart the MMA accumulators at every stage (see below). */
+template <int KIND>
+struct AsgKind {
+    static constexpr bool EXACT = KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_F16X3;
+    static constexpr int EPW = (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) ? 1 : 2;
+    static constexpr int NT = EXACT ? 4 : 8;
+};
+
+/* One stage of KW words of the current tiles: its MMAs (EXACT: into a fresh
+ * partial, added to tot with rounded adds), then the fold after the last
+ * chunk of d. F16X3's stage rows hold KW / 2 words of hi, then of lo. */
+template <int KIND, int NT, int LDW, int KW>
+__device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
+                                         float tot[2][NT][4], const uint32_t *As,
+                                         const uint32_t *Bs, size_t kc, size_t kchunks,
+                                         size_t b, size_t n0, float bv[4], uint32_t bi[4],
+                                         float inv_s2, int wm, int wn, int g, int t) {
+    constexpr bool EXACT = AsgKind<KIND>::EXACT;
+    constexpr int KSTEPS = KIND == FKM_ASG_F16X3 ? KW / 2 : KW;
+    if (kc == 0 || EXACT) {
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
+                    acc[mt][nt][i] = 0.f;
+                }
+    }
+#pragma unroll
+    for (int kw = 0; kw < KSTEPS; kw += 8)
+        asg_kstep<KIND, NT, LDW>(acc, As, Bs, kw, wm, wn, g, t);
+    if (EXACT) {
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
+    }
+    if (kc == kchunks - 1)
+        asg_fold<KIND, NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+}
+
 /* The tensor cores' fp32 accumulation truncates (it does not round to
  * nearest), a bias that grows with d. fp32 precision therefore restarts the
- * MMA accumulators at every chunk of 16 dimensions and adds each chunk's
- * partial into a second set of registers with ordinary rounded adds, on a
- * 32 x 32 warp tile (NT = 4) so both sets fit. */
+ * MMA accumulators at every stage (16 dimensions here, 32 in the cp.async
+ * kernel) and adds each stage's partial into a second set of registers with
+ * ordinary rounded adds, on a 32 x 32 warp tile (NT = 4) so both sets fit. */
 template <int KIND>
 __global__ void __launch_bounds__(ASG_THREADS, 2)
 assign_mma_kernel(const AsgArgs A) {
-    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
-    const bool EXACT = KIND == FKM_ASG_F32X3;
-    constexpr int NT = KIND == FKM_ASG_F32X3 ? 4 : 8;
-    constexpr int BN = 16 * NT;
+    constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
     __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
     __shared__ float red_v[ASG_BM];
@@ -327,28 +385,8 @@ assign_mma_kernel(const AsgArgs A) {
             asg_gload<EPW>(rb, cb, nn + lrow, lrow < BN && nn + lrow < A.k, kn * chunk + le,
                            A.d, A.vec_ok);
         }
-        if (kc == 0 || EXACT) {
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
-                        acc[mt][nt][i] = 0.f;
-                    }
-        }
-        asg_kstep<KIND, NT, ASG_LDW>(acc, As, Bs, 0, wm, wn, g, t);
-        asg_kstep<KIND, NT, ASG_LDW>(acc, As, Bs, 8, wm, wn, g, t);
-        if (EXACT) {
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
-        }
-        if (kc == kchunks - 1) asg_fold<NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+        asg_step<KIND, NT, ASG_LDW, ASG_KW>(A, acc, tot, As, Bs, kc, kchunks, b, n0, bv, bi,
+                                            inv_s2, wm, wn, g, t);
     }
 
     asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
@@ -389,10 +427,7 @@ __device__ __forceinline__ void asg_async_row(uint32_t *dst, const char *base, s
 template <int KIND>
 __global__ void __launch_bounds__(ASG_THREADS, 2)
 assign_mma_async_kernel(const AsgArgs A) {
-    const int EPW = (KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16) ? 2 : 1;
-    const bool EXACT = KIND == FKM_ASG_F32X3;
-    constexpr int NT = KIND == FKM_ASG_F32X3 ? 4 : 8;
-    constexpr int BN = 16 * NT;
+    constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     extern __shared__ __align__(16) uint32_t smem[];
     __shared__ float red_v[ASG_BM];
     __shared__ uint32_t red_i[ASG_BM];
@@ -441,29 +476,8 @@ assign_mma_async_kernel(const AsgArgs A) {
         const uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
         const uint32_t *Bs = As + ASG_BM * ASG_LDW_A;
         const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
-        if (kc == 0 || EXACT) {
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
-                        acc[mt][nt][i] = 0.f;
-                    }
-        }
-#pragma unroll
-        for (int kw = 0; kw < ASG_KW_A; kw += 8)
-            asg_kstep<KIND, NT, ASG_LDW_A>(acc, As, Bs, kw, wm, wn, g, t);
-        if (EXACT) {
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
-        }
-        if (kc == kchunks - 1) asg_fold<NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+        asg_step<KIND, NT, ASG_LDW_A, ASG_KW_A>(A, acc, tot, As, Bs, kc, kchunks, b, n0, bv, bi,
+                                                inv_s2, wm, wn, g, t);
     }
     cp_async_wait<0>();
     asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
@@ -471,12 +485,12 @@ assign_mma_async_kernel(const AsgArgs A) {
 
 template <int KIND>
 static void launch_kind(const AsgArgs &A, dim3 grid, cudaStream_t stream) {
-    if (A.vec_ok) {
+    if (KIND == FKM_ASG_F16X3 || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t bytes = (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4;
         cudaFuncSetAttribute(assign_mma_async_kernel<KIND>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
         assign_mma_async_kernel<KIND><<<grid, ASG_THREADS, bytes, stream>>>(A);
-    } else {
+    } else if constexpr (KIND != FKM_ASG_F16X3) {
         assign_mma_kernel<KIND><<<grid, ASG_THREADS, 0, stream>>>(A);
     }
 }
@@ -489,13 +503,14 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.xnorm = s->xnorm;
     A.cnorm = s->cnorm;
     A.scale = s->scale;
+    A.cinv = s->cnorm + s->batch * s->k_max; /* F16X3 only (gpu_open.cu) */
     A.keys = s->keys;
     A.dist = s->dist;
     A.n = s->n;
     A.k = k;
-    A.d = s->d;
+    A.d = s->asg == FKM_ASG_F16X3 ? (s->d + 31) / 32 * 64 : s->d; /* F16X3: halves per row */
     A.tiles = (unsigned)((s->n + ASG_BM - 1) / ASG_BM);
-    size_t elem = (s->asg == FKM_ASG_F16 || s->asg == FKM_ASG_BF16) ? 2 : 4;
+    size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
     dim3 grid((unsigned)(A.tiles * s->batch));
@@ -504,5 +519,6 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     case FKM_ASG_TF32: launch_kind<FKM_ASG_TF32>(A, grid, s->stream); break;
     case FKM_ASG_F16: launch_kind<FKM_ASG_F16>(A, grid, s->stream); break;
     case FKM_ASG_BF16: launch_kind<FKM_ASG_BF16>(A, grid, s->stream); break;
+    case FKM_ASG_F16X3: launch_kind<FKM_ASG_F16X3>(A, grid, s->stream); break;
     }
 }

@@ -27,17 +27,32 @@ static fkm_asg_kind asg_of(flashkm_precision p) {
     case FLASHKM_PRECISION_TF32: return FKM_ASG_TF32;
     case FLASHKM_PRECISION_FP16: return FKM_ASG_F16;
     case FLASHKM_PRECISION_BF16: return FKM_ASG_BF16;
-    default: return FKM_ASG_F32X3;
+    default: return FKM_ASG_F16X3; /* fp32: split fp16 products (F32X3 if they can't) */
     }
 }
 
-static size_t asg_bytes(fkm_asg_kind a) { return a == FKM_ASG_F16 || a == FKM_ASG_BF16 ? 2 : 4; }
+/* Bytes of one row as the assignment reads it: F16X3 keeps hi and lo
+ * halves, rows padded to 32 elements (see gpu_state.h). */
+static size_t asg_row_bytes(fkm_asg_kind a, size_t d) {
+    if (a == FKM_ASG_F16X3) return (d + 31) / 32 * 32 * 4;
+    return d * (a == FKM_ASG_F16 || a == FKM_ASG_BF16 ? 2 : 4);
+}
 
-/* The assignment reads its own copy unless x already has its type. */
+/* The centroids have their own assignment copy (not the fp32 ones). */
+static int own_centa(fkm_asg_kind a) {
+    return a == FKM_ASG_F16 || a == FKM_ASG_BF16 || a == FKM_ASG_F16X3;
+}
+
+/* The assignment reads its own copy unless x already has its type. F16X3's
+ * copy is at least d fp32 values long, so it can hold F32X3's fp32 copy
+ * when the data's range sends the run back to F32X3 (gpu_upload.cu). */
 static int needs_xa(const fkm_gpu_state *s) {
-    return asg_bytes(s->asg) == 4 ? s->xdtype != FLASHKM_DTYPE_F32
-                                  : !((s->asg == FKM_ASG_F16 && s->xdtype == FLASHKM_DTYPE_F16) ||
-                                      (s->asg == FKM_ASG_BF16 && s->xdtype == FLASHKM_DTYPE_BF16));
+    switch (s->asg) {
+    case FKM_ASG_F16X3: return 1;
+    case FKM_ASG_F16: return s->xdtype != FLASHKM_DTYPE_F16;
+    case FKM_ASG_BF16: return s->xdtype != FLASHKM_DTYPE_BF16;
+    default: return s->xdtype != FLASHKM_DTYPE_F32;
+    }
 }
 
 #define FKM_ALIGN(v) (((v) + 255) & ~(size_t)255)
@@ -47,13 +62,14 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     const size_t rows = s->batch * s->n, groups = s->batch * s->k_max, d = s->d;
     size_t sz[FKM_NBUF] = {0};
     sz[B_X] = rows * d * dtype_bytes(s->xdtype);
-    sz[B_XA] = needs_xa(s) ? rows * d * asg_bytes(s->asg) : 0;
+    sz[B_XA] = needs_xa(s) ? rows * asg_row_bytes(s->asg, d) : 0;
     sz[B_SCALE] = s->batch * sizeof(float);
     sz[B_XNORM] = rows * sizeof(float);
     sz[B_W] = weighted ? rows * sizeof(float) : 0;
     sz[B_CENT] = groups * d * sizeof(float);
-    sz[B_CENTA] = asg_bytes(s->asg) == 2 ? groups * d * 2 : 0;
-    sz[B_CNORM] = groups * sizeof(float);
+    sz[B_CENTA] = own_centa(s->asg) ? groups * asg_row_bytes(s->asg, d) : 0;
+    /* F16X3: |c|^2, then each centroid's 1 / (point scale * its own scale) */
+    sz[B_CNORM] = groups * sizeof(float) * (s->asg == FKM_ASG_F16X3 ? 2 : 1);
     sz[B_DIST] = rows * sizeof(float);
     sz[B_KEYS] = sz[B_KEYS2] = sz[B_IOTA] = sz[B_ORDER] = rows * sizeof(uint32_t);
     sz[B_SEG] = (groups + 1) * sizeof(uint32_t);
@@ -97,11 +113,15 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, s->batch * s->k_max,
                                            fkm_bits_for(s->batch * s->k_max));
     size_t off[FKM_NBUF];
-    const size_t need = plan(s, weighted, off);
+    size_t need = plan(s, weighted, off);
     size_t limit = p->gpu_memory_limit, env = env_limit();
     if (env && (!limit || env < limit)) limit = env;
     size_t free_b = 0, total_b = 0;
     FKM_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
+    if (s->asg == FKM_ASG_F16X3 && ((limit && need > limit) || need > free_b)) {
+        s->asg = FKM_ASG_F32X3; /* no room for the split copy: split in the kernel */
+        need = plan(s, weighted, off);
+    }
     if (limit && need > limit)
         return fkm_set_error(FLASHKM_ERR_OUT_OF_MEMORY,
                              "GPU engine needs %zu bytes of device memory, over the limit of "
@@ -125,7 +145,7 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->xnorm = (float *)(b + off[B_XNORM]);
     s->w = weighted ? (float *)(b + off[B_W]) : NULL;
     s->cent = (float *)(b + off[B_CENT]);
-    s->centa = asg_bytes(s->asg) == 2 ? (void *)(b + off[B_CENTA]) : (void *)s->cent;
+    s->centa = own_centa(s->asg) ? (void *)(b + off[B_CENTA]) : (void *)s->cent;
     s->cnorm = (float *)(b + off[B_CNORM]);
     s->dist = (float *)(b + off[B_DIST]);
     s->keys = (uint32_t *)(b + off[B_KEYS]);

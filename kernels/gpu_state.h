@@ -13,13 +13,17 @@
 #include "mt19937.h"
 #include "test_hooks.h"
 
-/* Element type the assignment kernel reads; fp32 precision runs split
- * (3xTF32) products, tf32 one product per pair. */
+/* Element type the assignment kernel reads. fp32 precision runs split
+ * products: F16X3 (x * s = hi + lo in two fp16 halves, stored split once;
+ * rows of chunks [32 hi | 32 lo], padded to 32 elements; centroids with a
+ * power-of-two scale of their own) where the data's range allows it, else
+ * F32X3 (3xTF32, split in the inner loop). tf32: one product per pair. */
 typedef enum fkm_asg_kind {
     FKM_ASG_F32X3 = 0,
     FKM_ASG_TF32 = 1,
     FKM_ASG_F16 = 2,
-    FKM_ASG_BF16 = 3
+    FKM_ASG_BF16 = 3,
+    FKM_ASG_F16X3 = 4
 } fkm_asg_kind;
 
 typedef struct fkm_gpu_state {

@@ -211,6 +211,107 @@ __global__ void rows_prepare_kernel(const void *x, int dt, size_t rows, size_t p
     if (lane == 0) norm[r] = acc / (s * s);
 }
 
+/* --- fp32 precision by split fp16 products (FKM_ASG_F16X3) ---------------
+ * v = x * s = hi + lo, hi = fp16(v), lo = fp16(v - hi): 11 + 11 bits, as
+ * 3xTF32's hi/lo, so x.c ~ hi.hi + hi.lo + lo.hi to ~2^-22 per product.
+ * The points' scale s (per problem) puts max|x s| in [2^14, 2^15): no
+ * overflow, and lo stays a normal fp16 down to |x s| ~ 2^-3 (below, lo
+ * loses bits: an absolute error <= 2^-25 per element). Each centroid has a
+ * scale t of its own (its row max in [2^14, 2^15)), so only the points can
+ * lose precision that way; that stays under fp32's own rounding of the
+ * distance while every nonzero row has |x s| >= sqrt(d) / 2 (then
+ * 2^-25 |c t|_1 <= 2^-24 |x s| |c t|). A problem with a smaller nonzero
+ * row, or out of the exponent range below, runs 3xTF32 instead. */
+#define FKM_X3_EMAX 60 /* |log2| of the scales: s * t stays a normal float */
+
+__device__ __forceinline__ int fkm_x3_exp(float m) { /* e: m * 2^e in [2^14, 2^15) */
+    int e = 0;
+    if (m > 0) frexpf(m, &e); /* m in [2^(e-1), 2^e) */
+    return 15 - e;
+}
+
+__global__ void split_scale_kernel(const unsigned *maxbits, size_t batch, float *scale, int *bad) {
+    size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (b >= batch) return;
+    int e = fkm_x3_exp(__uint_as_float(maxbits[b]));
+    if (e < -FKM_X3_EMAX || e > FKM_X3_EMAX) {
+        *bad = 1;
+        e = e < 0 ? -FKM_X3_EMAX : FKM_X3_EMAX;
+    }
+    scale[b] = ldexpf(1.f, e);
+}
+
+/* One warp per row: chunks of 32 elements as [32 hi | 32 lo] halves, rows
+ * padded with zeros to 32 elements; norm = |x|^2 in fp32 (the same sum, in
+ * the same order, as rows_prepare_kernel's for 3xTF32). Points (cinv NULL):
+ * the problem's scale, *bad set for a row the split cannot carry. Centroids:
+ * the row's own scale t, cinv[r] = 1 / (s t). */
+__global__ void split_rows_kernel(const void *x, int dt, size_t rows, size_t per_problem,
+                                  size_t d, const float *scale, __half *out, float *norm,
+                                  float *cinv, int *bad) {
+    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const size_t dp = (d + 31) / 32 * 32;
+    float s = scale[r / per_problem];
+    if (cinv) {
+        float m = 0;
+        for (size_t j = lane; j < d; j += 32) m = fmaxf(m, fabsf(fkm_ld(x, r * d + j, dt)));
+        for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        int es = 0;
+        frexpf(s, &es); /* s = 2^(es - 1) */
+        int et = fkm_x3_exp(m);
+        et = et < -FKM_X3_EMAX ? -FKM_X3_EMAX : et > FKM_X3_EMAX ? FKM_X3_EMAX : et;
+        if (lane == 0) cinv[r] = ldexpf(1.f, -(es - 1 + et));
+        s = ldexpf(1.f, et);
+    }
+    float acc = 0, acc_s = 0;
+    __half *o = out + r * 2 * dp + lane;
+    for (size_t j0 = 0; j0 < dp; j0 += 32) {
+        const size_t j = j0 + lane;
+        const float xv = j < d ? fkm_ld(x, r * d + j, dt) : 0.f, v = xv * s;
+        const __half hi = __float2half_rn(v);
+        o[2 * j0] = hi;
+        o[2 * j0 + 32] = __float2half_rn(v - __half2float(hi));
+        acc = fmaf(xv, xv, acc);
+        acc_s = fmaf(v, v, acc_s);
+    }
+    for (int k = 16; k; k >>= 1) {
+        acc += __shfl_xor_sync(0xffffffffu, acc, k);
+        acc_s += __shfl_xor_sync(0xffffffffu, acc_s, k);
+    }
+    if (lane == 0) {
+        norm[r] = acc;
+        if (!cinv && acc_s > 0 && acc_s < 0.25f * (float)d) *bad = 1;
+    }
+}
+
+static void launch_split_rows(const fkm_gpu_state *s, const void *x, int dt, size_t rows,
+                              size_t per_problem, float *norm, float *cinv, int *bad,
+                              void *out) {
+    size_t threads = rows * 32;
+    unsigned blocks = (unsigned)((threads + 255) / 256);
+    split_rows_kernel<<<blocks, 256, 0, s->stream>>>(x, dt, rows, per_problem, s->d, s->scale,
+                                                     (__half *)out, norm, cinv, bad);
+}
+
+/* F16X3's point copy; 0 when the data's range sends the run to F32X3. */
+static flashkm_status prepare_points_split(fkm_gpu_state *s, const unsigned *maxbits,
+                                           int *ok) {
+    int *bad = (int *)s->dist; /* scratch: nothing is assigned yet */
+    FKM_CUDA_TRY(cudaMemsetAsync(bad, 0, sizeof(int), s->stream));
+    split_scale_kernel<<<(unsigned)((s->batch + 255) / 256), 256, 0, s->stream>>>(
+        maxbits, s->batch, s->scale, bad);
+    launch_split_rows(s, s->x, (int)s->xdtype, s->batch * s->n, s->n, s->xnorm, NULL, bad,
+                      s->xa);
+    FKM_CUDA_TRY(cudaGetLastError());
+    int hbad = 0;
+    FKM_CUDA_TRY(cudaMemcpyAsync(&hbad, bad, sizeof(int), cudaMemcpyDeviceToHost, s->stream));
+    FKM_CUDA_TRY(cudaStreamSynchronize(s->stream));
+    *ok = !hbad;
+    return FLASHKM_OK;
+}
+
 static void launch_rows_prepare(const fkm_gpu_state *s, const void *x, int dt, size_t rows,
                                 size_t per_problem, void *out, float *norm) {
     size_t threads = rows * 32;
@@ -224,6 +325,16 @@ extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
     FKM_CUDA_TRY(cudaMemsetAsync(maxbits, 0, s->batch * sizeof(unsigned), s->stream));
     dim3 grid(256, (unsigned)s->batch);
     maxabs_kernel<<<grid, 256, 0, s->stream>>>(s->x, s->n * s->d, (int)s->xdtype, maxbits);
+    if (s->asg == FKM_ASG_F16X3) {
+        int ok = 0;
+        flashkm_status st = prepare_points_split(s, maxbits, &ok);
+        if (st != FLASHKM_OK || ok) return st;
+        /* the range is too wide for fp16 halves: 3xTF32 on fp32 rows (the
+         * split copy's buffer holds them when x is not fp32 already) */
+        s->asg = FKM_ASG_F32X3;
+        if (s->xdtype == FLASHKM_DTYPE_F32) s->xa = s->x;
+        s->centa = s->cent;
+    }
     scale_kernel<<<(unsigned)((s->batch + 255) / 256), 256, 0, s->stream>>>(
         maxbits, s->batch, s->asg == FKM_ASG_F16, s->scale);
     launch_rows_prepare(s, s->x, (int)s->xdtype, s->batch * s->n, s->n,
@@ -234,6 +345,11 @@ extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
 }
 
 extern "C" void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k) {
+    if (s->asg == FKM_ASG_F16X3) {
+        launch_split_rows(s, s->cent, FLASHKM_DTYPE_F32, s->batch * k, k, s->cnorm,
+                          s->cnorm + s->batch * s->k_max, NULL, s->centa);
+        return;
+    }
     launch_rows_prepare(s, s->cent, FLASHKM_DTYPE_F32, s->batch * k, k,
                         s->centa != (void *)s->cent ? s->centa : NULL, s->cnorm);
 }
