@@ -3,12 +3,17 @@
  * N x K distance matrix.
  *
  * A block takes 128 points of one problem and walks all K centroids in
- * tiles of 128, d in chunks of 16 32-bit words (16 floats or 32 halves):
- * global -> registers (prefetched one step ahead) -> shared memory ->
- * mma.sync (m16n8k8 tf32, m16n8k16 f16/bf16). 8 warps = 4 (points) x 2
- * (centroids), each 32 x 64 (32 x 32 in fp32 precision, see below). After each centroid tile the accumulators are
- * folded into a running (value, index) minimum in registers; the two warps
- * sharing a point row meet in shared memory once at the end.
+ * tiles of 128 (64 in fp32 precision), d in chunks: the usual kernel is a
+ * 3-stage cp.async pipeline of 32-word chunks (32 floats or 64 halves);
+ * where the block's 128 point rows fit in shared memory (rows of <= 512
+ * bytes for the split kinds and fp16/bf16) they are loaded once and only
+ * centroid tiles stream; rows that are not 16-byte aligned take a simpler
+ * register-prefetch kernel. mma.sync (m16n8k8 tf32, m16n8k16 f16/bf16);
+ * 8 warps = 4 (points) x 2 (centroids), each 32 x 64 (32 x 32 in fp32
+ * precision, see below). Single-product kinds start their accumulators at
+ * -|c|^2 s^2 / 2, so the fold after each centroid tile is a compare and
+ * two selects per value into a running (value, index) best in registers;
+ * the two warps sharing a point row meet in shared memory once at the end.
  *
  * fp32 precision uses split products (a = a_hi + a_lo; a.b ~ a_hi.b_hi +
  * a_hi.b_lo + a_lo.b_hi), which keeps about 21 bits of each product, close
@@ -94,41 +99,45 @@ __device__ __forceinline__ uint32_t asg_tf32(float v) {
     return r;
 }
 
-__device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4],
-                                         const uint32_t b[2]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
+/* c = a.b + c, or a.b when `zero` (a compile-time constant at every call:
+ * the split kinds start each stage's partial from zero without zeroing
+ * registers). Not volatile: pure register work the compiler may schedule. */
+#define ASG_MMA(types)                                                            \
+    do {                                                                          \
+        if (zero)                                                                 \
+            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
+                "{%8,%9}, {%10,%10,%10,%10};"                                     \
+                : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])                  \
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), \
+                  "f"(0.f));                                                      \
+        else                                                                      \
+            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
+                "{%8,%9}, {%0,%1,%2,%3};"                                         \
+                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                  \
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1])); \
+    } while (0)
 template <int KIND>
-__device__ __forceinline__ void mma_16(float c[4], const uint32_t a[4],
-                                       const uint32_t b[2]) {
-    if (KIND != FKM_ASG_BF16) /* F16, F16X3 */
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-    else
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+__device__ __forceinline__ void asg_mma(float c[4], const uint32_t a[4], const uint32_t b[2],
+                                        bool zero) {
+    if constexpr (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32)
+        ASG_MMA("m16n8k8.row.col.f32.tf32.tf32.f32");
+    else if constexpr (KIND == FKM_ASG_BF16)
+        ASG_MMA("m16n8k16.row.col.f32.bf16.bf16.f32");
+    else /* F16, F16X3 */
+        ASG_MMA("m16n8k16.row.col.f32.f16.f16.f32");
 }
+#undef ASG_MMA
 
-/* One k-step (8 words) of a warp's 32 x (16 NT) tile. Fragment word
+/* One k-step (8 words) of a warp's 32 x (16 NT) tile (A rows lda words
+ * apart, B rows LDW). Fragment word
  * layout is the same for m16n8k8 tf32 and m16n8k16 16-bit types. F16X3:
  * the hi halves at words kw.., the lo halves 16 words further (a stage row
  * is [32 hi | 32 lo] elements). */
 template <int KIND, int NT, int LDW>
 __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
                                           const uint32_t *As,
-                                          const uint32_t *Bs, int kw, int wm,
-                                          int wn, int g, int t) {
+                                          const uint32_t *Bs, int lda, int kw, int wm,
+                                          int wn, int g, int t, bool first) {
     constexpr bool SPLIT = KIND == FKM_ASG_F16X3, TF = KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32;
     uint32_t a[2][4], al[2][4];
     const int lane = g * 4 + t;
@@ -137,7 +146,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         /* ldmatrix.x4: lanes 0-7 / 8-15 / 16-23 / 24-31 give the rows of
          * (rows 0-7, words 0-3) / (8-15, 0-3) / (0-7, 4-7) / (8-15, 4-7),
          * which land exactly as the m16n8k8 tf32 and m16n8k16 A fragments. */
-        const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * LDW + kw + (lane >> 4) * 4;
+        const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * lda + kw + (lane >> 4) * 4;
         ldsm_x4(a[mt], ap);
         if (SPLIT) ldsm_x4(al[mt], ap + 16);
         if (TF) {
@@ -167,17 +176,6 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
             bql[np][0] = r[0]; bql[np][1] = r[1]; bql[np + 1][0] = r[2]; bql[np + 1][1] = r[3];
         }
     }
-    if (TF) {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                float v = __uint_as_float(bq[nt][i]);
-                uint32_t hi = asg_tf32(v);
-                if (KIND == FKM_ASG_F32X3) bql[nt][i] = asg_tf32(v - __uint_as_float(hi));
-                bq[nt][i] = hi;
-            }
-    }
     /* Split kinds: the three products of one accumulator depend on each
      * other, so they go in three rounds over all 2 x NT accumulators (each
      * accumulator still sums lo.hi, hi.lo, hi.hi in that order). */
@@ -185,14 +183,22 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
 #pragma unroll
     for (int p = 0; p < ROUNDS; p++)
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++)
+        for (int nt = 0; nt < NT; nt++) {
+            if (TF && p == 0) /* B fragments to tf32 (hi, lo) just before use */
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    float v = __uint_as_float(bq[nt][i]);
+                    uint32_t hi = asg_tf32(v);
+                    if (KIND == FKM_ASG_F32X3) bql[nt][i] = asg_tf32(v - __uint_as_float(hi));
+                    bq[nt][i] = hi;
+                }
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
                 const uint32_t *af = ROUNDS == 3 && p == 0 ? al[mt] : a[mt];
                 const uint32_t *bf = ROUNDS == 3 && p == 1 ? bql[nt] : bq[nt];
-                if (TF) mma_tf32(acc[mt][nt], af, bf);
-                else mma_16<KIND>(acc[mt][nt], af, bf);
+                asg_mma<KIND>(acc[mt][nt], af, bf, first && p == 0);
             }
+        }
 }
 
 __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
@@ -200,10 +206,51 @@ __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
     return v < bv || (v == bv && i < bi);
 }
 
-/* Fold one centroid tile's products into the running minima. */
+/* Single-product kinds (tf32, fp16, bf16): each tile's accumulators start
+ * at -|c|^2 s^2 / 2 (0 for inner product, -inf for padded columns), so they
+ * end at -v s^2 with v = |c|^2 / 2 - x.c, and the fold only compares. */
+template <int NT>
+__device__ __forceinline__ void asg_acc_init(const AsgArgs &A, size_t b, uint32_t n0,
+                                             float acc[2][NT][4], float s2, int wn, int t) {
+    const float *cn = A.cnorm + b * A.k;
+    const uint32_t k = (uint32_t)A.k, cbase = (uint32_t)n0 + wn * NT * 8 + 2 * t;
+    const float m = -0.5f * s2;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const uint32_t col = cbase + nt * 8 + j;
+            const float init = col < k ? (A.ip ? 0.f : m * __ldg(cn + col)) : -INFINITY;
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) acc[mt][nt][h * 2 + j] = init;
+        }
+}
+
+/* ... and their fold: the running maxima of -v s^2 (ties: lower column). */
+template <int NT>
+__device__ __forceinline__ void asg_fold_max(uint32_t n0, const float acc[2][NT][4], float bv[4],
+                                             uint32_t bi[4], int wn, int t) {
+    const uint32_t cbase = (uint32_t)n0 + wn * NT * 8 + 2 * t;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const float v = acc[mt][nt][h * 2 + j];
+                    const int r = mt * 2 + h;
+                    if (v > bv[r]) { bv[r] = v; bi[r] = cbase + nt * 8 + j; }
+                }
+}
+
+/* Split kinds: fold one centroid tile's sums into the running minima. */
 template <int KIND, int NT>
 __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
-                                         size_t n0, float acc[2][NT][4],
+                                         uint32_t n0, float acc[2][NT][4],
                                          float bv[4], uint32_t bi[4],
                                          float inv_s2, int wn, int t) {
     const float *cn = A.cnorm + b * A.k;
@@ -288,6 +335,8 @@ struct AsgKind {
     static constexpr bool EXACT = KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_F16X3;
     static constexpr int EPW = (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) ? 1 : 2;
     static constexpr int NT = EXACT ? 4 : 8;
+    /* accumulators start at -|c|^2 s^2 / 2, fold by compare (asg_acc_init) */
+    static constexpr bool MAXFOLD = !EXACT;
 };
 
 /* One stage of KW words of the current tiles: its MMAs (EXACT: into a fresh
@@ -295,26 +344,29 @@ struct AsgKind {
  * chunk of d. F16X3's stage rows hold KW / 2 words of hi, then of lo. */
 template <int KIND, int NT, int LDW, int KW>
 __device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
-                                         float tot[2][NT][4], const uint32_t *As,
-                                         const uint32_t *Bs, size_t kc, size_t kchunks,
-                                         size_t b, size_t n0, float bv[4], uint32_t bi[4],
-                                         float inv_s2, int wm, int wn, int g, int t) {
+                                         float tot[2][NT][4], const uint32_t *As, int lda,
+                                         const uint32_t *Bs, uint32_t kc, uint32_t kchunks,
+                                         size_t b, uint32_t n0, float bv[4], uint32_t bi[4],
+                                         float s2, float inv_s2, int wm, int wn, int g, int t) {
     constexpr bool EXACT = AsgKind<KIND>::EXACT;
     constexpr int KSTEPS = KIND == FKM_ASG_F16X3 ? KW / 2 : KW;
-    if (kc == 0 || EXACT) {
+    constexpr bool MAXFOLD = AsgKind<KIND>::MAXFOLD;
+    if (kc == 0) {
+        if (MAXFOLD) {
+            asg_acc_init<NT>(A, b, n0, acc, s2, wn, t);
+        } else {
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++)
+            for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-            for (int nt = 0; nt < NT; nt++)
+                for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    if (EXACT && kc == 0) tot[mt][nt][i] = 0.f;
-                    acc[mt][nt][i] = 0.f;
-                }
+                    for (int i = 0; i < 4; i++) (EXACT ? tot : acc)[mt][nt][i] = 0.f;
+        }
     }
+    /* EXACT: each stage's first MMAs start from zero */
 #pragma unroll
     for (int kw = 0; kw < KSTEPS; kw += 8)
-        asg_kstep<KIND, NT, LDW>(acc, As, Bs, kw, wm, wn, g, t);
+        asg_kstep<KIND, NT, LDW>(acc, As, Bs, lda, kw, wm, wn, g, t, EXACT && kw == 0);
     if (EXACT) {
 #pragma unroll
         for (int mt = 0; mt < 2; mt++)
@@ -323,8 +375,27 @@ __device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
 #pragma unroll
                 for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
     }
-    if (kc == kchunks - 1)
-        asg_fold<KIND, NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+    if (kc == kchunks - 1) {
+        if (MAXFOLD) asg_fold_max<NT>(n0, acc, bv, bi, wn, t);
+        else asg_fold<KIND, NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
+    }
+}
+
+/* Running best of a row before the kernel's first tile; and after the last,
+ * back to v = |c|^2 / 2 - x.c for asg_finish. */
+template <int KIND>
+__device__ __forceinline__ void asg_best_init(float bv[4], uint32_t bi[4]) {
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        bv[r] = AsgKind<KIND>::MAXFOLD ? -INFINITY : INFINITY;
+        bi[r] = 0xffffffffu;
+    }
+}
+template <int KIND>
+__device__ __forceinline__ void asg_best_done(float bv[4], float inv_s2) {
+    if (AsgKind<KIND>::MAXFOLD)
+#pragma unroll
+        for (int r = 0; r < 4; r++) bv[r] = -bv[r] * inv_s2;
 }
 
 /* The tensor cores' fp32 accumulation truncates (it does not round to
@@ -348,7 +419,7 @@ assign_mma_kernel(const AsgArgs A) {
     const size_t elem = EPW == 2 ? 2 : 4;
     const char *xb = (const char *)A.x + b * A.n * A.d * elem;
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
-    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+    const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2;
 
     const int lrow = tid >> 1;                  /* row this thread loads */
     const size_t le = (size_t)(tid & 1) * 8 * EPW; /* its element offset */
@@ -359,8 +430,7 @@ assign_mma_kernel(const AsgArgs A) {
 
     float bv[4];
     uint32_t bi[4];
-#pragma unroll
-    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
+    asg_best_init<KIND>(bv, bi);
     float acc[2][NT][4], tot[2][NT][4];
     uint32_t ra[8], rb[8];
     const bool arow_ok = p0 + lrow < A.n;
@@ -385,10 +455,12 @@ assign_mma_kernel(const AsgArgs A) {
             asg_gload<EPW>(rb, cb, nn + lrow, lrow < BN && nn + lrow < A.k, kn * chunk + le,
                            A.d, A.vec_ok);
         }
-        asg_step<KIND, NT, ASG_LDW, ASG_KW>(A, acc, tot, As, Bs, kc, kchunks, b, n0, bv, bi,
+        asg_step<KIND, NT, ASG_LDW, ASG_KW>(A, acc, tot, As, ASG_LDW, Bs, kc, kchunks, b, n0, bv,
+                                            bi, s2,
                                             inv_s2, wm, wn, g, t);
     }
 
+    asg_best_done<KIND>(bv, inv_s2);
     asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
 }
 
@@ -408,23 +480,27 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
-/* 64 bytes (16 words) of row `row` from element e0: four 16-byte copies,
- * zero-filled past d or for rows out of range. */
+/* 64 bytes (16 words) of a row from element e0: four 16-byte copies,
+ * zero-filled past d or for rows out of range (rowp then any valid address). */
 template <int EPW>
-__device__ __forceinline__ void asg_async_row(uint32_t *dst, const char *base, size_t row,
-                                              bool valid, size_t e0, size_t d) {
-    const size_t elem = EPW == 2 ? 2 : 4;
+__device__ __forceinline__ void asg_async_piece(uint32_t *dst, const char *rowp, bool valid,
+                                                uint32_t e0, uint32_t d) {
+    constexpr uint32_t elem = EPW == 2 ? 2 : 4;
 #pragma unroll
     for (int h = 0; h < 4; h++) {
-        size_t e = e0 + (size_t)h * 4 * EPW; /* 16 bytes = 4 * EPW elements */
-        long left = valid ? (long)(d > e ? d - e : 0) * (long)elem : 0;
-        int bytes = left >= 16 ? 16 : (int)left;
-        const char *src = bytes > 0 ? base + (row * d + e) * elem : base;
-        cp_async16(dst + h * 4, src, bytes);
+        const uint32_t e = e0 + h * 4 * EPW; /* 16 bytes = 4 * EPW elements */
+        const uint32_t left = valid && d > e ? (d - e) * elem : 0;
+        const int bytes = left >= 16 ? 16 : (int)left;
+        cp_async16(dst + h * 4, bytes > 0 ? rowp + e * elem : rowp, bytes);
     }
 }
 
-template <int KIND>
+/* RES: the block's 128 point rows stay resident in shared memory (loaded
+ * once, lda = 32 kchunks + 4 words apart) and only centroid tiles stream
+ * through the stages; otherwise both stream, d chunk by d chunk. Resident
+ * rows cut the L2 -> SM traffic by the A share: per iteration, 128-point
+ * blocks x centroid tiles x (A + B tile) bytes. */
+template <int KIND, bool RES>
 __global__ void __launch_bounds__(ASG_THREADS, 2)
 assign_mma_async_kernel(const AsgArgs A) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
@@ -439,57 +515,92 @@ assign_mma_async_kernel(const AsgArgs A) {
     const size_t elem = EPW == 2 ? 2 : 4;
     const char *xb = (const char *)A.x + b * A.n * A.d * elem;
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
-    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+    const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2;
+    /* 32-bit step bookkeeping, advanced by increments (no 64-bit division
+     * per step): steps = chunks of d x centroid tiles < 2^32 (d <= 4096,
+     * k < 2^31 / 128 tiles); rows are addressed from row pointers. */
     const int lrow = tid >> 1;
-    const size_t le = (size_t)(tid & 1) * 16 * EPW;
-    const size_t chunk = (size_t)ASG_KW_A * EPW;
-    const size_t kchunks = (A.d + chunk - 1) / chunk;
-    const size_t ntiles = (A.k + BN - 1) / BN;
-    const size_t steps = kchunks * ntiles;
+    const uint32_t d = (uint32_t)A.d, k = (uint32_t)A.k;
+    const uint32_t le = (uint32_t)(tid & 1) * 16 * EPW, chunk = ASG_KW_A * EPW;
+    const uint32_t kchunks = (d + chunk - 1) / chunk, steps = kchunks * ((k + BN - 1) / BN);
+    const size_t row_bytes = A.d * elem;
     const bool arow_ok = p0 + lrow < A.n;
+    const char *xrow = arow_ok ? xb + (p0 + lrow) * row_bytes : xb;
+    const int lda = RES ? (int)kchunks * ASG_KW_A + 4 : ASG_LDW_A;
+    /* stage st's tiles */
+    constexpr uint32_t STAGE_WORDS = RES ? BN * ASG_LDW_A : ASG_STAGE_WORDS;
+    uint32_t *const stages = RES ? smem + ASG_BM * lda : smem;
+    auto a_tile = [&](uint32_t st) {
+        return RES ? smem : stages + (st % ASG_STAGES) * STAGE_WORDS;
+    };
+    auto b_tile = [&](uint32_t st) {
+        return stages + (st % ASG_STAGES) * STAGE_WORDS + (RES ? 0 : ASG_BM * ASG_LDW_A);
+    };
+    const uint32_t off = (uint32_t)lrow * ASG_LDW_A + (tid & 1) * 16;
+    uint32_t ist = 0, ikc = 0, in0 = 0; /* the next step to issue: its chunk, tile */
 
-    auto issue = [&](size_t st) {
-        if (st < steps) {
-            uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
-            uint32_t *Bs = As + ASG_BM * ASG_LDW_A;
-            const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
-            const size_t off = (size_t)lrow * ASG_LDW_A + (tid & 1) * 16;
-            asg_async_row<EPW>(As + off, xb, p0 + lrow, arow_ok, kc * chunk + le, A.d);
-            if (lrow < BN)
-                asg_async_row<EPW>(Bs + off, cb, n0 + lrow, n0 + lrow < A.k, kc * chunk + le, A.d);
+    auto issue = [&]() {
+        if (ist < steps) {
+            const uint32_t e0 = ikc * chunk + le;
+            if (!RES) asg_async_piece<EPW>(a_tile(ist) + off, xrow, arow_ok, e0, d);
+            if (lrow < BN) {
+                const uint32_t c = in0 + lrow;
+                asg_async_piece<EPW>(b_tile(ist) + off, c < k ? cb + (size_t)c * row_bytes : cb,
+                                     c < k, e0, d);
+            }
+            if (++ikc == kchunks) { ikc = 0; in0 += BN; }
         }
+        ist++;
         cp_async_commit(); /* always: keeps the group count uniform */
     };
 
     float bv[4];
     uint32_t bi[4];
-#pragma unroll
-    for (int r = 0; r < 4; r++) { bv[r] = INFINITY; bi[r] = 0xffffffffu; }
+    asg_best_init<KIND>(bv, bi);
     float acc[2][NT][4], tot[2][NT][4];
+    if (RES) /* the whole point tile, in the first group */
+        for (uint32_t c = 0; c < kchunks; c++)
+            asg_async_piece<EPW>(smem + lrow * lda + c * ASG_KW_A + (tid & 1) * 16, xrow, arow_ok,
+                                 c * chunk + le, d);
 #pragma unroll
-    for (int i = 0; i < ASG_STAGES - 1; i++) issue(i);
+    for (int i = 0; i < ASG_STAGES - 1; i++) issue();
 
-    for (size_t st = 0; st < steps; st++) {
+    uint32_t kc = 0, n0 = 0;
+    for (uint32_t st = 0; st < steps; st++) {
         cp_async_wait<ASG_STAGES - 2>();
         __syncthreads(); /* step st has landed; step st - 1's stage is free */
-        issue(st + ASG_STAGES - 1);
-        const uint32_t *As = smem + (st % ASG_STAGES) * ASG_STAGE_WORDS;
-        const uint32_t *Bs = As + ASG_BM * ASG_LDW_A;
-        const size_t kc = st % kchunks, n0 = (st / kchunks) * BN;
-        asg_step<KIND, NT, ASG_LDW_A, ASG_KW_A>(A, acc, tot, As, Bs, kc, kchunks, b, n0, bv, bi,
-                                                inv_s2, wm, wn, g, t);
+        issue(); /* step st + ASG_STAGES - 1 */
+        const uint32_t *As = a_tile(st) + (RES ? kc * ASG_KW_A : 0);
+        asg_step<KIND, NT, ASG_LDW_A, ASG_KW_A>(A, acc, tot, As, lda, b_tile(st), kc, kchunks, b,
+                                                n0, bv, bi, s2, inv_s2, wm, wn, g, t);
+        if (++kc == kchunks) { kc = 0; n0 += BN; }
     }
     cp_async_wait<0>();
+    asg_best_done<KIND>(bv, inv_s2);
     asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
+}
+
+/* Dynamic shared memory of the cp.async kernel; the resident form when it
+ * leaves room for two blocks per multiprocessor. */
+#define ASG_RES_MAX_BYTES (110u << 10)
+template <int KIND, bool RES>
+static void launch_async(const AsgArgs &A, dim3 grid, cudaStream_t stream, size_t bytes) {
+    cudaFuncSetAttribute(assign_mma_async_kernel<KIND, RES>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    assign_mma_async_kernel<KIND, RES><<<grid, ASG_THREADS, bytes, stream>>>(A);
 }
 
 template <int KIND>
 static void launch_kind(const AsgArgs &A, dim3 grid, cudaStream_t stream) {
     if (KIND == FKM_ASG_F16X3 || A.vec_ok) { /* F16X3 rows: padded, aligned */
-        const size_t bytes = (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4;
-        cudaFuncSetAttribute(assign_mma_async_kernel<KIND>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-        assign_mma_async_kernel<KIND><<<grid, ASG_THREADS, bytes, stream>>>(A);
+        const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
+        const size_t kchunks = (A.d + chunk - 1) / chunk;
+        const size_t res = ((size_t)ASG_BM * (kchunks * ASG_KW_A + 4) +
+                            (size_t)ASG_STAGES * 16 * AsgKind<KIND>::NT * ASG_LDW_A) * 4;
+        if (res <= ASG_RES_MAX_BYTES)
+            launch_async<KIND, true>(A, grid, stream, res);
+        else
+            launch_async<KIND, false>(A, grid, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4);
     } else if constexpr (KIND != FKM_ASG_F16X3) {
         assign_mma_kernel<KIND><<<grid, ASG_THREADS, 0, stream>>>(A);
     }
