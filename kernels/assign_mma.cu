@@ -468,6 +468,23 @@ assign_mma_kernel(const AsgArgs A) {
  * aligned: d * element size a multiple of 16): tiles go from global memory
  * straight to shared memory, several steps ahead, one barrier per step. */
 #define ASG_STAGES 3
+/* Stages of the resident-rows kernel (only centroid tiles stream), per
+ * kind: split kinds, tf32 (whose 512-byte rows leave room for 2 at most),
+ * fp16/bf16. */
+#ifndef ASG_RES_STAGES_X
+#define ASG_RES_STAGES_X 3
+#endif
+#ifndef ASG_RES_STAGES_T
+#define ASG_RES_STAGES_T 2
+#endif
+#ifndef ASG_RES_STAGES_H
+#define ASG_RES_STAGES_H 3
+#endif
+template <int KIND>
+constexpr int asg_res_stages() {
+    return AsgKind<KIND>::EXACT ? ASG_RES_STAGES_X
+           : KIND == FKM_ASG_TF32 ? ASG_RES_STAGES_T : ASG_RES_STAGES_H;
+}
 #define ASG_KW_A 32  /* words per row per stage: 4 k-steps per barrier */
 #define ASG_LDW_A 36 /* padded: conflict-free ldmatrix */
 #define ASG_STAGE_WORDS ((ASG_BM + ASG_BN) * ASG_LDW_A)
@@ -504,6 +521,7 @@ template <int KIND, bool RES>
 __global__ void __launch_bounds__(ASG_THREADS, 2)
 assign_mma_async_kernel(const AsgArgs A) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
+    constexpr int STAGES = RES ? asg_res_stages<KIND>() : ASG_STAGES;
     extern __shared__ __align__(16) uint32_t smem[];
     __shared__ float red_v[ASG_BM];
     __shared__ uint32_t red_i[ASG_BM];
@@ -531,10 +549,10 @@ assign_mma_async_kernel(const AsgArgs A) {
     constexpr uint32_t STAGE_WORDS = RES ? BN * ASG_LDW_A : ASG_STAGE_WORDS;
     uint32_t *const stages = RES ? smem + ASG_BM * lda : smem;
     auto a_tile = [&](uint32_t st) {
-        return RES ? smem : stages + (st % ASG_STAGES) * STAGE_WORDS;
+        return RES ? smem : stages + (st % STAGES) * STAGE_WORDS;
     };
     auto b_tile = [&](uint32_t st) {
-        return stages + (st % ASG_STAGES) * STAGE_WORDS + (RES ? 0 : ASG_BM * ASG_LDW_A);
+        return stages + (st % STAGES) * STAGE_WORDS + (RES ? 0 : ASG_BM * ASG_LDW_A);
     };
     const uint32_t off = (uint32_t)lrow * ASG_LDW_A + (tid & 1) * 16;
     uint32_t ist = 0, ikc = 0, in0 = 0; /* the next step to issue: its chunk, tile */
@@ -563,13 +581,13 @@ assign_mma_async_kernel(const AsgArgs A) {
             asg_async_piece<EPW>(smem + lrow * lda + c * ASG_KW_A + (tid & 1) * 16, xrow, arow_ok,
                                  c * chunk + le, d);
 #pragma unroll
-    for (int i = 0; i < ASG_STAGES - 1; i++) issue();
+    for (int i = 0; i < STAGES - 1; i++) issue();
 
     uint32_t kc = 0, n0 = 0;
     for (uint32_t st = 0; st < steps; st++) {
-        cp_async_wait<ASG_STAGES - 2>();
+        cp_async_wait<STAGES - 2>();
         __syncthreads(); /* step st has landed; step st - 1's stage is free */
-        issue(); /* step st + ASG_STAGES - 1 */
+        issue(); /* step st + STAGES - 1 */
         const uint32_t *As = a_tile(st) + (RES ? kc * ASG_KW_A : 0);
         asg_step<KIND, NT, ASG_LDW_A, ASG_KW_A>(A, acc, tot, As, lda, b_tile(st), kc, kchunks, b,
                                                 n0, bv, bi, s2, inv_s2, wm, wn, g, t);
@@ -596,7 +614,7 @@ static void launch_kind(const AsgArgs &A, dim3 grid, cudaStream_t stream) {
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
         const size_t kchunks = (A.d + chunk - 1) / chunk;
         const size_t res = ((size_t)ASG_BM * (kchunks * ASG_KW_A + 4) +
-                            (size_t)ASG_STAGES * 16 * AsgKind<KIND>::NT * ASG_LDW_A) * 4;
+                            (size_t)asg_res_stages<KIND>() * 16 * AsgKind<KIND>::NT * ASG_LDW_A) * 4;
         if (res <= ASG_RES_MAX_BYTES)
             launch_async<KIND, true>(A, grid, stream, res);
         else
