@@ -512,24 +512,31 @@ __device__ __forceinline__ void asg_async_piece(uint32_t *dst, const char *rowp,
     }
 }
 
-/* RES: the block's 128 point rows stay resident in shared memory (loaded
- * once, lda = 32 kchunks + 4 words apart) and only centroid tiles stream
- * through the stages; otherwise both stream, d chunk by d chunk. Resident
- * rows cut the L2 -> SM traffic by the A share: per iteration, 128-point
- * blocks x centroid tiles x (A + B tile) bytes. */
+/* RES: the block's RES_BM point rows stay resident in shared memory
+ * (loaded once, lda = 32 kchunks + 4 words apart) and only centroid tiles
+ * stream through the stages; otherwise 128 rows, both streaming, d chunk
+ * by d chunk. Resident rows cut the L2 -> SM traffic by the A share: per
+ * iteration, point blocks x centroid tiles x (A + B tile) bytes; 256-row
+ * blocks (16 warps, one block per SM) halve the B share again. */
+#ifndef ASG_RES_BM
+#define ASG_RES_BM 128
+#endif
+#define ASG_RES_THREADS (2 * ASG_RES_BM) /* two threads load a row */
 template <int KIND, bool RES>
-__global__ void __launch_bounds__(ASG_THREADS, 2)
+__global__ void __launch_bounds__(RES ? ASG_RES_THREADS : ASG_THREADS,
+                                  RES && ASG_RES_BM > ASG_BM ? 1 : 2)
 assign_mma_async_kernel(const AsgArgs A) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     constexpr int STAGES = RES ? asg_res_stages<KIND>() : ASG_STAGES;
+    constexpr int BM = RES ? ASG_RES_BM : ASG_BM, WM = BM / 32; /* warps along points */
     extern __shared__ __align__(16) uint32_t smem[];
-    __shared__ float red_v[ASG_BM];
-    __shared__ uint32_t red_i[ASG_BM];
+    __shared__ float red_v[BM];
+    __shared__ uint32_t red_i[BM];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
+    const int g = lane >> 2, t = lane & 3, wm = warp % WM, wn = warp / WM;
     const size_t b = blockIdx.x / A.tiles;
-    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
+    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * BM;
     const size_t elem = EPW == 2 ? 2 : 4;
     const char *xb = (const char *)A.x + b * A.n * A.d * elem;
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
@@ -547,7 +554,7 @@ assign_mma_async_kernel(const AsgArgs A) {
     const int lda = RES ? (int)kchunks * ASG_KW_A + 4 : ASG_LDW_A;
     /* stage st's tiles */
     constexpr uint32_t STAGE_WORDS = RES ? BN * ASG_LDW_A : ASG_STAGE_WORDS;
-    uint32_t *const stages = RES ? smem + ASG_BM * lda : smem;
+    uint32_t *const stages = RES ? smem + BM * lda : smem;
     auto a_tile = [&](uint32_t st) {
         return RES ? smem : stages + (st % STAGES) * STAGE_WORDS;
     };
@@ -599,28 +606,32 @@ assign_mma_async_kernel(const AsgArgs A) {
 }
 
 /* Dynamic shared memory of the cp.async kernel; the resident form when it
- * leaves room for two blocks per multiprocessor. */
-#define ASG_RES_MAX_BYTES (110u << 10)
+ * fits (128-row blocks: with room for two blocks per SM). */
+#define ASG_RES_MAX_BYTES (ASG_RES_BM > ASG_BM ? (216u << 10) : (110u << 10))
 template <int KIND, bool RES>
-static void launch_async(const AsgArgs &A, dim3 grid, cudaStream_t stream, size_t bytes) {
+static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t bytes) {
+    const size_t bm = RES ? ASG_RES_BM : ASG_BM;
+    A.tiles = (unsigned)((A.n + bm - 1) / bm);
     cudaFuncSetAttribute(assign_mma_async_kernel<KIND, RES>,
                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    assign_mma_async_kernel<KIND, RES><<<grid, ASG_THREADS, bytes, stream>>>(A);
+    assign_mma_async_kernel<KIND, RES>
+        <<<(unsigned)(A.tiles * batch), RES ? ASG_RES_THREADS : ASG_THREADS, bytes, stream>>>(A);
 }
 
 template <int KIND>
-static void launch_kind(const AsgArgs &A, dim3 grid, cudaStream_t stream) {
+static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
     if (KIND == FKM_ASG_F16X3 || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
         const size_t kchunks = (A.d + chunk - 1) / chunk;
-        const size_t res = ((size_t)ASG_BM * (kchunks * ASG_KW_A + 4) +
+        const size_t res = ((size_t)ASG_RES_BM * (kchunks * ASG_KW_A + 4) +
                             (size_t)asg_res_stages<KIND>() * 16 * AsgKind<KIND>::NT * ASG_LDW_A) * 4;
         if (res <= ASG_RES_MAX_BYTES)
-            launch_async<KIND, true>(A, grid, stream, res);
+            launch_async<KIND, true>(A, batch, stream, res);
         else
-            launch_async<KIND, false>(A, grid, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4);
+            launch_async<KIND, false>(A, batch, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4);
     } else if constexpr (KIND != FKM_ASG_F16X3) {
-        assign_mma_kernel<KIND><<<grid, ASG_THREADS, 0, stream>>>(A);
+        A.tiles = (unsigned)((A.n + ASG_BM - 1) / ASG_BM);
+        assign_mma_kernel<KIND><<<(unsigned)(A.tiles * batch), ASG_THREADS, 0, stream>>>(A);
     }
 }
 
@@ -638,16 +649,15 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.n = s->n;
     A.k = k;
     A.d = s->asg == FKM_ASG_F16X3 ? (s->d + 31) / 32 * 64 : s->d; /* F16X3: halves per row */
-    A.tiles = (unsigned)((s->n + ASG_BM - 1) / ASG_BM);
+    A.tiles = 0; /* per kernel: launch_kind */
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
-    dim3 grid((unsigned)(A.tiles * s->batch));
     switch (s->asg) {
-    case FKM_ASG_F32X3: launch_kind<FKM_ASG_F32X3>(A, grid, s->stream); break;
-    case FKM_ASG_TF32: launch_kind<FKM_ASG_TF32>(A, grid, s->stream); break;
-    case FKM_ASG_F16: launch_kind<FKM_ASG_F16>(A, grid, s->stream); break;
-    case FKM_ASG_BF16: launch_kind<FKM_ASG_BF16>(A, grid, s->stream); break;
-    case FKM_ASG_F16X3: launch_kind<FKM_ASG_F16X3>(A, grid, s->stream); break;
+    case FKM_ASG_F32X3: launch_kind<FKM_ASG_F32X3>(A, s->batch, s->stream); break;
+    case FKM_ASG_TF32: launch_kind<FKM_ASG_TF32>(A, s->batch, s->stream); break;
+    case FKM_ASG_F16: launch_kind<FKM_ASG_F16>(A, s->batch, s->stream); break;
+    case FKM_ASG_BF16: launch_kind<FKM_ASG_BF16>(A, s->batch, s->stream); break;
+    case FKM_ASG_F16X3: launch_kind<FKM_ASG_F16X3>(A, s->batch, s->stream); break;
     }
 }

@@ -1,5 +1,5 @@
-// test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16)
-// and large shapes: K = 65536, d = 2048.
+// test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16),
+// large shapes (K = 65536, d = 2048), and fp32's split products at any scale.
 #include "test_gpu_support.h"
 
 using namespace fkmtest;
@@ -73,6 +73,41 @@ TEST(GpuPrecision, D2048AssignMatchesReference) {
     EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), FLASHKM_METRIC_L2, r.labels.v.data(),
                                r.distances.v.data(), 1e-5),
               "");
+}
+
+// fp32 precision runs split fp16 products on power-of-two scaled copies,
+// or 3xTF32 where the data's range is too wide for fp16 halves (exponent
+// out of range, nonzero rows far below the largest value): either way the
+// float64 reference's assignment, at any magnitude, with outliers.
+TEST(GpuPrecision, Fp32AssignAtAnyScaleAndRange) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 4001, d = 37, k = 45;
+    const char *what[] = {"x 1e-15", "x 1e12", "one outlier x 1e4", "every 7th row x 1e-5"};
+    for (int variant = 0; variant < 4; variant++) {
+        SCOPED_TRACE(what[variant]);
+        std::vector<float> x = mixture(n, d, k, 31 + variant);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) {
+                float &v = x[i * d + j];
+                if (variant == 0) v *= 1e-15f;
+                if (variant == 1) v *= 1e12f;
+                if (variant == 2 && i == n - 1) v *= 1e4f;
+                if (variant == 3 && i % 7 == 0) v *= 1e-5f;
+            }
+        std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
+        for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+            flashkm_params p = gpu_params();
+            p.metric = m;
+            AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
+            ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+            ASSERT_TRUE(r.labels.all_written());
+            ASSERT_TRUE(r.distances.all_written());
+            RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+            EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, r.labels.v.data(),
+                                       r.distances.v.data(), 1e-5),
+                      "");
+        }
+    }
 }
 
 }  // namespace
