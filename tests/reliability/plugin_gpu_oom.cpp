@@ -86,7 +86,7 @@ int main() {
     const std::regex warning("^flashkm: FLASHKM_ERR_OUT_OF_MEMORY: GPU engine needs [0-9]+ "
                              "bytes of device memory, over the limit of 1048576 bytes; "
                              "training with FAISS instead\n$");
-    const std::regex served("^flashkm: engine=gpu n=200000 d=64 k=256 .*");
+    const std::regex served("^flashkm: engine=gpu n=200000 d=64 k=256 .*\n$");
     auto only = [](const Run &r, const std::regex &re) {
         size_t m = 0;
         for (const std::string &l : r.lines)
