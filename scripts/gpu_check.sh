@@ -81,7 +81,7 @@ if has sanitize; then
     filter="*"
     [ "$tool" = racecheck ] && filter="-$big"
     note "compute-sanitizer --tool $tool, GPU suite, filter $filter"
-    timeout "${FKM_SANITIZE_TIMEOUT:-400}" compute-sanitizer --tool "$tool" --error-exitcode 3 \
+    timeout "${FKM_SANITIZE_TIMEOUT:-480}" compute-sanitizer --tool "$tool" --error-exitcode 3 \
       "$BUILD/tests/flashkm_gpu_tests" --gtest_filter="$filter" --gtest_color=no \
       >"$OUT/sanitizer-$tool.log" 2>&1 || { status=1; note "$tool FAILED (exit $?)"; }
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|^\[  (PASSED|FAILED|SKIPPED) |tests ran" \
