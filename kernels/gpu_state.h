@@ -11,7 +11,6 @@
 #include "engine.h"
 #include "errors.h"
 #include "mt19937.h"
-#include "test_hooks.h"
 
 /* Element type the assignment kernel reads. fp32 precision runs split
  * products: F16X3 (x * s = hi + lo in two fp16 halves, stored split once;

@@ -88,35 +88,18 @@ __device__ __forceinline__ float upd_ld<__nv_bfloat16>(const __nv_bfloat16 *x, s
 
 /* 16 bytes of a row (4 floats or 8 halves) into 4 or 8 floats of the tile:
  * the same exact conversions as upd_ld. */
-template <typename T>
-__device__ __forceinline__ void upd_store16(float *dst, uint4 v);
+template <typename T> /* __half or __nv_bfloat16 */
+__device__ __forceinline__ void upd_store16(float *dst, uint4 v) {
+    const T *h = (const T *)&v;
+    float f[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) f[i] = upd_ld(h, i);
+    *(float4 *)dst = make_float4(f[0], f[1], f[2], f[3]);
+    *(float4 *)(dst + 4) = make_float4(f[4], f[5], f[6], f[7]);
+}
 template <>
 __device__ __forceinline__ void upd_store16<float>(float *dst, uint4 v) {
     *(uint4 *)dst = v;
-}
-template <>
-__device__ __forceinline__ void upd_store16<__half>(float *dst, uint4 v) {
-    const uint32_t wv[4] = {v.x, v.y, v.z, v.w};
-    float f[8];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        float2 p = __half22float2(*(const __half2 *)&wv[i]);
-        f[2 * i] = p.x; f[2 * i + 1] = p.y;
-    }
-    *(float4 *)dst = make_float4(f[0], f[1], f[2], f[3]);
-    *(float4 *)(dst + 4) = make_float4(f[4], f[5], f[6], f[7]);
-}
-template <>
-__device__ __forceinline__ void upd_store16<__nv_bfloat16>(float *dst, uint4 v) {
-    const uint32_t wv[4] = {v.x, v.y, v.z, v.w};
-    float f[8];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        float2 p = __bfloat1622float2(*(const __nv_bfloat162 *)&wv[i]);
-        f[2 * i] = p.x; f[2 * i + 1] = p.y;
-    }
-    *(float4 *)dst = make_float4(f[0], f[1], f[2], f[3]);
-    *(float4 *)(dst + 4) = make_float4(f[4], f[5], f[6], f[7]);
 }
 
 /* The tile's rows gathered in 16-byte pieces (rows 16-byte aligned, as

@@ -21,6 +21,10 @@ double fkm_now(void);
 /* malloc that sets FLASHKM_ERR_OUT_OF_MEMORY naming the bytes on failure
  * (and on size overflow of count * size). Test builds can make it fail. */
 void *fkm_alloc(size_t count, size_t size, flashkm_status *status);
+/* The error the GPU engine's CUDA call being made now must report instead
+ * of running (a cudaError_t value), or 0: flashkm_test_fail_device_after's
+ * countdown (test_hooks.h). */
+int fkm_test_device_fault(void);
 #ifdef __cplusplus
 }
 #endif

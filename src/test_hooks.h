@@ -19,9 +19,6 @@ FLASHKM_API int flashkm_test_fail_alloc_after(long n);
  * n = -1 disarms it. Returns the countdown left (-1: the failure fired, or
  * was never armed). Thread-local. No effect in a build without CUDA. */
 FLASHKM_API long flashkm_test_fail_device_after(long n, int cuda_error);
-/* Internal: the error to report for the checked CUDA call being made now,
- * or 0 (the call's own result stands). */
-int fkm_test_device_fault(void);
 #ifdef __cplusplus
 }
 #endif

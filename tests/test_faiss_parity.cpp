@@ -75,6 +75,13 @@ void expect_same_training(const flashkm_params &p, size_t n, size_t d, size_t k,
     EXPECT_LE(differ, n / 1000) << "labels differing from FAISS's";
 }
 
+// Both of the above: the same start and the same training as FAISS.
+void expect_same_as_faiss(const flashkm_params &p, size_t n, size_t d, size_t k,
+                          const float *x) {
+    expect_same_init(p, n, d, k, x);
+    expect_same_training(p, n, d, k, x);
+}
+
 flashkm_params base() {
     flashkm_params p = default_params();
     p.niter = 20;
@@ -105,15 +112,13 @@ TEST(FaissParity, DefaultsEqualClusteringParameters) {
 TEST(FaissParity, Plain) {
     const size_t n = 5000, d = 16, k = 20;
     std::vector<float> x = mixture(n, d, 20, 1);
-    expect_same_init(base(), n, d, k, x.data());
-    expect_same_training(base(), n, d, k, x.data());
+    expect_same_as_faiss(base(), n, d, k, x.data());
 }
 
 TEST(FaissParity, OddShape) {
     const size_t n = 4099, d = 33, k = 37;
     std::vector<float> x = mixture(n, d, 25, 2);
-    expect_same_init(base(), n, d, k, x.data());
-    expect_same_training(base(), n, d, k, x.data());
+    expect_same_as_faiss(base(), n, d, k, x.data());
 }
 
 TEST(FaissParity, EmptyClustersFromDuplicates) {
@@ -133,8 +138,7 @@ TEST(FaissParity, SubsampleIdenticalAndTraining) {
     std::vector<float> x = mixture(n, d, 8, 4);
     flashkm_params p = base();
     p.max_points_per_centroid = 100;  // 6000 > 800: subsample
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, SubsampleWithWeights) {
@@ -144,8 +148,7 @@ TEST(FaissParity, SubsampleWithWeights) {
     flashkm_params p = base();
     p.max_points_per_centroid = 64;
     p.weights = w.data();
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, NredoThreeKeepsStatsUpToBest) {
@@ -154,8 +157,7 @@ TEST(FaissParity, NredoThreeKeepsStatsUpToBest) {
     flashkm_params p = base();
     p.nredo = 3;
     p.niter = 8;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
     TrainResult mine = run_train(p, n, d, k, x.data(), false);
     FaissResult ref = faiss_train(p, n, d, k, x.data(), false);
     EXPECT_EQ(mine.n_stats, ref.stats.size());
@@ -193,8 +195,7 @@ TEST(FaissParity, InnerProductNredoKeepsHighest) {
     p.spherical = 1;
     p.nredo = 3;
     p.niter = 6;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, FrozenInputCentroids) {
@@ -205,8 +206,7 @@ TEST(FaissParity, FrozenInputCentroids) {
     p.init_centroids = cin.data();
     p.n_init_centroids = nin;
     p.frozen_centroids = 1;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
     TrainResult mine = run_train(p, n, d, k, x.data(), false);
     EXPECT_TRUE(same_bits(mine.centroids.data(), cin.data(), nin * d * sizeof(float)));
 }
@@ -222,8 +222,7 @@ TEST(FaissParity, NonFrozenInputCentroidsCarryOverRedos) {
     p.init_centroids = cin.data();
     p.n_init_centroids = nin;
     p.niter = 5;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
     p.nredo = 2;
     bool found = false;
     for (int seed = 1; seed < 60 && !found; seed++) {
@@ -252,8 +251,7 @@ TEST(FaissParity, SphericalInnerProduct) {
     flashkm_params p = base();
     p.metric = FLASHKM_METRIC_INNER_PRODUCT;
     p.spherical = 1;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, SphericalL2) {
@@ -261,8 +259,7 @@ TEST(FaissParity, SphericalL2) {
     std::vector<float> x = mixture(n, d, 12, 15);
     flashkm_params p = base();
     p.spherical = 1;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, IntCentroids) {
@@ -270,8 +267,7 @@ TEST(FaissParity, IntCentroids) {
     std::vector<float> x = mixture(n, d, 10, 16, 40.0f);
     flashkm_params p = base();
     p.int_centroids = 1;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, NEqualsK) {
@@ -339,15 +335,13 @@ TEST(FaissParity, NiterZero) {
 TEST(FaissParity, KEqualsOne) {
     const size_t n = 300, d = 11, k = 1;
     std::vector<float> x = mixture(n, d, 3, 22);
-    expect_same_init(base(), n, d, k, x.data());
-    expect_same_training(base(), n, d, k, x.data());
+    expect_same_as_faiss(base(), n, d, k, x.data());
 }
 
 TEST(FaissParity, OneDimension) {
     const size_t n = 2000, d = 1, k = 7;
     std::vector<float> x = mixture(n, d, 7, 23);
-    expect_same_init(base(), n, d, k, x.data());
-    expect_same_training(base(), n, d, k, x.data());
+    expect_same_as_faiss(base(), n, d, k, x.data());
 }
 
 TEST(FaissParity, NLessThanKMessage) {
@@ -467,8 +461,7 @@ TEST(FaissParity, FrozenWithEmptyClusters) {
     int splits = 0;
     for (const FaissStats &s : ref.stats) splits += s.nsplit;
     ASSERT_GT(splits, 0) << "the case must exercise the split";
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 // Subsampling starts strictly above k * max_points_per_centroid; the
@@ -509,8 +502,7 @@ TEST(FaissParity, ExtremeSeedsAcrossRedos) {
     for (int seed : {2147483647, -1, 0, -2147483647 - 1}) {
         SCOPED_TRACE("seed " + std::to_string(seed));
         p.seed = seed;
-        expect_same_init(p, n, d, k, x.data());
-        expect_same_training(p, n, d, k, x.data());
+        expect_same_as_faiss(p, n, d, k, x.data());
     }
 }
 
@@ -559,8 +551,7 @@ TEST(FaissParity, KIsNMinusOneWithDuplicates) {
     std::vector<float> x = duplicated_points(n, distinct, d, 37);
     flashkm_params p = base();
     p.niter = 6;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, SphericalAndIntCentroidsTogether) {
@@ -570,8 +561,7 @@ TEST(FaissParity, SphericalAndIntCentroidsTogether) {
     p.spherical = 1;
     p.int_centroids = 1;
     p.niter = 5;
-    expect_same_init(p, n, d, k, x.data());
-    expect_same_training(p, n, d, k, x.data());
+    expect_same_as_faiss(p, n, d, k, x.data());
 }
 
 TEST(FaissParity, VerboseOutputInnerProductRedosFrozen) {

@@ -48,7 +48,7 @@ long cuda_calls_of(const Scenario &s) {
 TEST(Reliability, CudaFailureAtEveryCallOverManyCalls) {
     if (!flashkm_gpu_available()) GTEST_SKIP() << "no CUDA device";
     Cudart rt;
-    if (!rt.ok()) GTEST_SKIP() << "libcudart.so not found for cudaMemGetInfo";
+    FKM_REQUIRE_CUDART(rt);
 
     std::vector<Scenario> sc;
     for (Scenario &s : scenarios(FLASHKM_ENGINE_GPU))

@@ -9,6 +9,10 @@
 #include <cstddef>
 #include <initializer_list>
 
+// In a GoogleTest body: skip, saying why, when the runtime is not there.
+#define FKM_REQUIRE_CUDART(rt) \
+    if (!(rt).ok()) GTEST_SKIP() << "libcudart.so not found for the test's own CUDA calls"
+
 namespace fkmtest {
 
 struct Cudart {
