@@ -215,6 +215,7 @@ extern "C" flashkm_status fkm_gpu_open(const flashkm_params *p, const fkm_data *
     if (!s) return st;
     memset(s, 0, sizeof *s);
     s->device = p->device;
+    s->host_threads = p->num_threads;
     s->batch = data->batch;
     s->n = data->n;
     s->d = data->d;

@@ -29,6 +29,7 @@ typedef struct fkm_gpu_state {
     int device;
     cudaStream_t stream;
     int own_stream;
+    int host_threads;        /* params->num_threads: the upload's copy */
     size_t batch, n, d, k_max;
     fkm_asg_kind asg;
     flashkm_dtype xdtype;    /* dtype of x (the update reads it) */

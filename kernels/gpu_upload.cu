@@ -1,5 +1,5 @@
 /* gpu_upload.cu — getting the opened rows onto the device once: host rows
- * through pinned staging (gathered and checked for NaN/Inf on the way),
+ * through pinned staging (gathered by several threads),
  * device rows gathered and checked on the device; then the assignment's
  * copy (fp16/bf16 when asked, scaled by a power of two so fp16 cannot
  * overflow) and the row norms. Also the per-iteration centroid preparation
@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finite.h"
 #include "gpu_state.h"
+#include "host_rows.h"
 
-#define FKM_STAGE_BYTES ((size_t)32 << 20)
+#define FKM_STAGE_BYTES ((size_t)8 << 20)
 
 __device__ __forceinline__ float fkm_ld(const void *p, size_t i, int dt) {
     if (dt == FLASHKM_DTYPE_F32) return ((const float *)p)[i];
@@ -20,18 +22,17 @@ __device__ __forceinline__ float fkm_ld(const void *p, size_t i, int dt) {
     return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
 }
 
-static int host_all_finite(const float *v, size_t count) {
-    unsigned bad = 0;
-    const uint32_t *u = (const uint32_t *)v;
-    for (size_t i = 0; i < count; i++) bad |= ((u[i] >> 23) & 0xffu) == 0xffu;
-    return !bad;
-}
-
-/* Host fp32 rows: copy (gathering the subset) into pinned staging, checking
- * finiteness while the bytes pass, and upload in 32 MiB pieces, two
- * staging halves alternating so the copy overlaps the transfer. */
+/* Host fp32 rows: copied (gathering the subset) into pinned staging by
+ * several threads, uploaded in pieces, two staging halves alternating so
+ * the copy overlaps the transfer. The halves are small because pinning
+ * costs ~0.3 ms per MiB (cudaHostAlloc, bench/cold_start.c): 2 x 8 MiB
+ * keep a 50 GB/s transfer fed at a few ms of setup. */
 static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
     const size_t d = s->d, row_bytes = d * sizeof(float);
+    const float *x = (const float *)data->x;
+    if (data->check_finite &&
+        !fkm_all_finite(x, s->batch * data->n_full * d, s->host_threads))
+        return fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT, "input contains NaN's or Inf's");
     size_t rows_per = FKM_STAGE_BYTES / row_bytes;
     if (rows_per == 0) rows_per = 1;
     if (rows_per > s->n) rows_per = s->n;
@@ -43,24 +44,16 @@ static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
         cudaError_t e = fkm_ck(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
         if (e != cudaSuccess) st = fkm_cuda_status(e, "cudaEventCreateWithFlags");
     }
-    int half = 0, finite = 1;
-    const float *x = (const float *)data->x;
+    int half = 0;
     for (size_t b = 0; b < s->batch && st == FLASHKM_OK; b++) {
         const float *xb = x + b * data->n_full * d;
-        if (data->rows && data->check_finite)
-            finite &= host_all_finite(xb, data->n_full * d);
         for (size_t r0 = 0; r0 < s->n; r0 += rows_per) {
             size_t cnt = s->n - r0 < rows_per ? s->n - r0 : rows_per;
             float *dst = stage + (size_t)half * rows_per * d;
             cudaError_t e = fkm_ck(cudaEventSynchronize(done[half]));
             if (e != cudaSuccess) { st = fkm_cuda_status(e, "cudaEventSynchronize"); break; }
-            if (data->rows) {
-                for (size_t i = 0; i < cnt; i++)
-                    memcpy(dst + i * d, xb + (size_t)data->rows[r0 + i] * d, row_bytes);
-            } else {
-                memcpy(dst, xb + r0 * d, cnt * row_bytes);
-                if (data->check_finite) finite &= host_all_finite(dst, cnt * d);
-            }
+            if (data->rows) fkm_copy_rows(dst, xb, data->rows + r0, cnt, d, s->host_threads);
+            else fkm_copy_rows(dst, xb + r0 * d, NULL, cnt, d, s->host_threads);
             float *to = (float *)s->x + (b * s->n + r0) * d;
             e = fkm_ck(cudaMemcpyAsync(to, dst, cnt * row_bytes, cudaMemcpyHostToDevice, s->stream));
             if (e == cudaSuccess) e = fkm_ck(cudaEventRecord(done[half], s->stream));
@@ -73,8 +66,6 @@ static flashkm_status upload_host(fkm_gpu_state *s, const fkm_data *data) {
     for (int i = 0; i < 2; i++)
         if (done[i]) cudaEventDestroy(done[i]);
     cudaFreeHost(stage);
-    if (st == FLASHKM_OK && !finite)
-        st = fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT, "input contains NaN's or Inf's");
     return st;
 }
 

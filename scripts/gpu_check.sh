@@ -4,7 +4,8 @@
 # the reliability tests, and the benchmark. Logs and results go to $OUT
 # (default ./gpu-check-out). Stages can be picked:
 #   scripts/gpu_check.sh [build] [test] [apitests] [sanitize] [reliability]
-#                        [plugin] [mainjob] [bench] [profile] [--bench-args "..."]
+#                        [plugin] [mainjob] [bench] [coldstart] [profile]
+#                        [--bench-args "..."]
 # With no stage named, build test sanitize bench run. apitests: the C-API
 # suites forced onto the GPU engine; sanitize: compute-sanitizer memcheck,
 # synccheck and racecheck over the GPU test suite; reliability: a CUDA
@@ -13,7 +14,8 @@
 # by FKM_FAISS_KIT): the plugin's GPU out-of-memory fallback, CUDA failures
 # through the plugin, and FKM_LOAD_SECONDS (300) of 16-thread load on the
 # GPU; mainjob: scripts/main_job.sh --full with the plugin built here (the
-# kit too); profile: Nsight Compute kernel times. Exit status: 1 if any failed.
+# kit too); coldstart: the phases of a first training from host memory
+# (bench/cold_start.c); profile: Nsight Compute kernel times. Exit status: 1 if any failed.
 set -u -o pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/gpu-check-out}"
@@ -37,7 +39,7 @@ note() { printf '== %s\n' "$*" | tee -a "$OUT/summary.txt"; }
 if has build; then
   note "build ($BUILD, sm_90a, -j$JOBS)"
   bridge=(-DFLASHKM_FAISS_BRIDGE=OFF)
-  targets=(flashkm_gpu_tests flashkm_bench flashkm_reliability_device_faults)
+  targets=(flashkm_gpu_tests flashkm_bench flashkm_cold_start flashkm_reliability_device_faults)
   if [ -d "$KIT/lib" ]; then # FAISS for the plugin's stage, from the kit
     bridge=(-DFLASHKM_FAISS_BRIDGE=ON -DFLASHKM_FAISS_PREFIX="$KIT"
             "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$KIT/lib -Wl,-rpath,$KIT/lib"
@@ -136,6 +138,11 @@ if has bench; then
   python3 "$ROOT/bench/plot_bench.py" "$OUT/bench.json" "$OUT/bench.png" 2>>"$OUT/bench.log" ||
     echo "(no plot)"
 fi
+if has coldstart; then # the phases of a first training from host memory
+  note "cold start: 1M x 128, k 4096, 10 iterations, from pageable host memory"
+  timeout 120 "$BUILD/bench/flashkm_cold_start" 2>&1 | tee "$OUT/cold_start.txt" || status=1
+fi
+
 if has profile; then # per-kernel times of a few iterations (Nsight Compute)
   note "profile: kernel durations, ivf-1M-1k-like shapes"
   for shp in 1,1048576,128,1024,f16 1,1048576,128,1024,f32; do
