@@ -4,9 +4,13 @@
  * flashkm_train, then the same call warm, one iteration warm, and the host
  * copies and transfers that the upload is built from.
  *
- * Usage: flashkm_cold_start [N d K niter]   (default 1000000 128 4096 10)
+ * Usage: flashkm_cold_start [N d K niter offset]
+ *        (default 1000000 128 4096 10 0: the main job's data, 4096 centres
+ *        with N(0,1) coordinates and unit noise; offset is added to every
+ *        value, data far from the origin as many embeddings are)
  * Prints one line per phase in milliseconds. */
 #include <cuda_runtime_api.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,11 @@ static double train_ms(size_t n, size_t d, size_t k, int niter, const float *x, 
     return t;
 }
 
+static double normal(void) { /* Box-Muller from rand(): data, not statistics */
+    double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0);
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
 #define PHASE(label, ms) printf("%-44s %9.2f ms\n", label, ms)
 
 int main(int argc, char **argv) {
@@ -45,14 +54,21 @@ int main(int argc, char **argv) {
     size_t d = argc > 2 ? strtoull(argv[2], 0, 10) : 128;
     size_t k = argc > 3 ? strtoull(argv[3], 0, 10) : 4096;
     int niter = argc > 4 ? atoi(argv[4]) : 10;
+    float offset = argc > 5 ? strtof(argv[5], 0) : 0.f;
     size_t bytes = n * d * sizeof(float);
+    const size_t modes = 4096;
     float *x = malloc(bytes), *cent = malloc(k * d * sizeof(float));
-    if (!x || !cent) return 1;
+    float *centres = malloc(modes * d * sizeof(float));
+    if (!x || !cent || !centres) return 1;
     srand(1);
-    for (size_t i = 0; i < n * d; i++) /* clusters of unit noise */
-        x[i] = (float)((i / d) % 977) * 0.01f + (float)rand() / RAND_MAX;
-    printf("cold start: n=%zu d=%zu k=%zu niter=%d, %.0f MB of input\n", n, d, k, niter,
-           bytes / 1e6);
+    for (size_t i = 0; i < modes * d; i++) centres[i] = (float)normal();
+    for (size_t i = 0; i < n; i++) {
+        const float *c = centres + (size_t)(rand() % (int)modes) * d;
+        for (size_t j = 0; j < d; j++) x[i * d + j] = c[j] + (float)normal() + offset;
+    }
+    free(centres);
+    printf("cold start: n=%zu d=%zu k=%zu niter=%d offset=%g, %.0f MB of input\n", n, d, k,
+           niter, offset, bytes / 1e6);
 
     double t = now_ms();
     int count = 0;

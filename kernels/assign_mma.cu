@@ -35,8 +35,13 @@
 #define ASG_LDW 20 /* padded row stride: conflict-free fragment loads */
 #define ASG_THREADS 256
 
+/* fp32 precision's certified search (assign_certify.cu): one fp16 product
+ * per pair, the points read from F16X3's hi halves, the centroids from an
+ * fp16 copy at the points' scale; keeps the second-best value too. */
+#define FKM_ASG_F16HI 5
+
 struct AsgArgs {
-    const void *x;        /* batch * n * d, scaled, in the assignment type */
+    const void *x;        /* batch * n * xd, scaled, in the assignment type */
     const void *c;        /* batch * k * d */
     const float *xnorm;   /* batch * n */
     const float *cnorm;   /* batch * k */
@@ -45,7 +50,15 @@ struct AsgArgs {
     uint32_t *keys;       /* batch * n: b * k + label */
     float *dist;          /* batch * n */
     size_t n, k, d;
+    size_t xd;            /* elements per point row (F16HI: F16X3's row) */
     unsigned tiles;       /* point tiles per problem */
+    /* F16X3 over listed rows only: list[b * n + i], i < list_count[b] */
+    const uint32_t *list, *list_count;
+    /* F16HI: rows it cannot certify go to unc[b * n + unc_count[b]++];
+     * cmax[b] the largest |c|^2; dreal the data's d */
+    uint32_t *unc, *unc_count;
+    const float *cmax;
+    float dreal;
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
 };
@@ -228,10 +241,11 @@ __device__ __forceinline__ void asg_acc_init(const AsgArgs &A, size_t b, uint32_
         }
 }
 
-/* ... and their fold: the running maxima of -v s^2 (ties: lower column). */
-template <int NT>
+/* ... and their fold: the running maxima of -v s^2 (ties: lower column);
+ * TOP2 also the second largest value (sv: max(sv, min(v, best))). */
+template <int NT, bool TOP2>
 __device__ __forceinline__ void asg_fold_max(uint32_t n0, const float acc[2][NT][4], float bv[4],
-                                             uint32_t bi[4], int wn, int t) {
+                                             uint32_t bi[4], float sv[4], int wn, int t) {
     const uint32_t cbase = (uint32_t)n0 + wn * NT * 8 + 2 * t;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++)
@@ -243,6 +257,7 @@ __device__ __forceinline__ void asg_fold_max(uint32_t n0, const float acc[2][NT]
                 for (int h = 0; h < 2; h++) {
                     const float v = acc[mt][nt][h * 2 + j];
                     const int r = mt * 2 + h;
+                    if (TOP2) sv[r] = fmaxf(sv[r], fminf(v, bv[r]));
                     if (v > bv[r]) { bv[r] = v; bi[r] = cbase + nt * 8 + j; }
                 }
 }
@@ -281,18 +296,42 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
     }
 }
 
+/* F16HI's rounding bound on v = |c|^2 / 2 - x.c for one centroid (|x| = xn,
+ * |c| = cn, unscaled; s the points' scale): fp16 rounds x s and c s to
+ * 2^-11 each (2^-10 |x||c| with Cauchy-Schwarz), subnormals to 2^-25
+ * absolute, and the tensor cores' fp32 accumulation truncates (d * 2^-23
+ * of the running sum, which holds |c|^2 / 2 too); each term here is at
+ * least twice that, plus F16X3's own ~2^-21 so a certified row is one
+ * where F16X3 agrees. */
+__device__ __forceinline__ float asg_bound(float xn, float cn, float d, float inv_s) {
+    return xn * cn * (0x1p-10f + 0x1p-18f + d * 0x1p-22f) + cn * cn * (0x1p-23f + d * 0x1p-23f) +
+           0x1p-24f * sqrtf(d) * (xn + cn) * inv_s;
+}
+
 /* The 4 lanes of a group, then the two warps sharing the rows, meet; the
- * winner of each point row is written as (key, distance). */
-__device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0, float bv[4],
-                                           uint32_t bi[4], float *red_v, uint32_t *red_i,
+ * winner of each point row is written as (key, distance). F16HI: the
+ * second-best values meet too, the key is written, and a row whose gap
+ * is within the bounds goes to the uncertain list (its distance, like
+ * every row's, comes from assign_certify.cu's exact pass). List mode
+ * (A.list): block rows are listed rows. */
+template <int KIND>
+__device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0, uint32_t cnt,
+                                           bool listed, float bv[4], uint32_t bi[4], float sv[4],
+                                           float *red_v, uint32_t *red_i, float *red_s,
                                            int wm, int wn, int g, int t) {
+    constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
 #pragma unroll
     for (int r = 0; r < 4; r++) {
 #pragma unroll
         for (int off = 1; off < 4; off <<= 1) {
             float ov = __shfl_xor_sync(0xffffffffu, bv[r], off);
             uint32_t oi = __shfl_xor_sync(0xffffffffu, bi[r], off);
-            if (asg_better(ov, oi, bv[r], bi[r])) { bv[r] = ov; bi[r] = oi; }
+            const bool other = asg_better(ov, oi, bv[r], bi[r]);
+            if (TOP2) {
+                float os = __shfl_xor_sync(0xffffffffu, sv[r], off);
+                sv[r] = fminf(fminf(sv[r], os), other ? bv[r] : ov);
+            }
+            if (other) { bv[r] = ov; bi[r] = oi; }
         }
     }
     /* Then the two warps (wn = 0, 1) that share the rows. */
@@ -303,6 +342,7 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
             int row = wm * 32 + row_of[r] + g; /* mt*16 + h*8 + g */
             red_v[row] = bv[r];
             red_i[row] = bi[r];
+            if (TOP2) red_s[row] = sv[r];
         }
     }
     __syncthreads();
@@ -310,12 +350,23 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             int row = wm * 32 + row_of[r] + g;
-            float v = bv[r];
+            float v = bv[r], v2 = sv[r];
             uint32_t i = bi[r];
-            if (asg_better(red_v[row], red_i[row], v, i)) { v = red_v[row]; i = red_i[row]; }
+            const bool other = asg_better(red_v[row], red_i[row], v, i);
+            if (TOP2) v2 = fminf(fminf(v2, red_s[row]), other ? v : red_v[row]);
+            if (other) { v = red_v[row]; i = red_i[row]; }
             if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
-            size_t p = p0 + row;
-            if (p >= A.n) continue;
+            const size_t q = p0 + row;
+            if (q >= cnt) continue;
+            const size_t p = KIND == FKM_ASG_F16X3 && listed ? A.list[b * A.n + q] : q;
+            if (TOP2) {
+                const float xn = sqrtf(A.xnorm[b * A.n + p]), inv_s = 1.f / A.scale[b];
+                const float e = asg_bound(xn, sqrtf(A.cnorm[b * A.k + i]), A.dreal, inv_s) +
+                                asg_bound(xn, sqrtf(A.cmax[b]), A.dreal, inv_s);
+                if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
+                A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
+                continue;
+            }
             float dv;
             if (A.ip) {
                 dv = -v;
@@ -334,6 +385,10 @@ template <int KIND>
 struct AsgKind {
     static constexpr bool EXACT = KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_F16X3;
     static constexpr int EPW = (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32) ? 1 : 2;
+    static constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
+    /* only F16X3 re-checks listed rows; only F16HI reads a wider x row */
+    static constexpr bool LISTED = KIND == FKM_ASG_F16X3;
+    static constexpr bool XWIDE = KIND == FKM_ASG_F16HI;
     static constexpr int NT = EXACT ? 4 : 8;
     /* accumulators start at -|c|^2 s^2 / 2, fold by compare (asg_acc_init) */
     static constexpr bool MAXFOLD = !EXACT;
@@ -347,7 +402,8 @@ __device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
                                          float tot[2][NT][4], const uint32_t *As, int lda,
                                          const uint32_t *Bs, uint32_t kc, uint32_t kchunks,
                                          size_t b, uint32_t n0, float bv[4], uint32_t bi[4],
-                                         float s2, float inv_s2, int wm, int wn, int g, int t) {
+                                         float sv[4], float s2, float inv_s2, int wm, int wn,
+                                         int g, int t) {
     constexpr bool EXACT = AsgKind<KIND>::EXACT;
     constexpr int KSTEPS = KIND == FKM_ASG_F16X3 ? KW / 2 : KW;
     constexpr bool MAXFOLD = AsgKind<KIND>::MAXFOLD;
@@ -376,7 +432,7 @@ __device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
                 for (int i = 0; i < 4; i++) tot[mt][nt][i] += acc[mt][nt][i];
     }
     if (kc == kchunks - 1) {
-        if (MAXFOLD) asg_fold_max<NT>(n0, acc, bv, bi, wn, t);
+        if (MAXFOLD) asg_fold_max<NT, AsgKind<KIND>::TOP2>(n0, acc, bv, bi, sv, wn, t);
         else asg_fold<KIND, NT>(A, b, n0, EXACT ? tot : acc, bv, bi, inv_s2, wn, t);
     }
 }
@@ -384,18 +440,21 @@ __device__ __forceinline__ void asg_step(const AsgArgs &A, float acc[2][NT][4],
 /* Running best of a row before the kernel's first tile; and after the last,
  * back to v = |c|^2 / 2 - x.c for asg_finish. */
 template <int KIND>
-__device__ __forceinline__ void asg_best_init(float bv[4], uint32_t bi[4]) {
+__device__ __forceinline__ void asg_best_init(float bv[4], uint32_t bi[4], float sv[4]) {
 #pragma unroll
     for (int r = 0; r < 4; r++) {
-        bv[r] = AsgKind<KIND>::MAXFOLD ? -INFINITY : INFINITY;
+        bv[r] = sv[r] = AsgKind<KIND>::MAXFOLD ? -INFINITY : INFINITY;
         bi[r] = 0xffffffffu;
     }
 }
 template <int KIND>
-__device__ __forceinline__ void asg_best_done(float bv[4], float inv_s2) {
+__device__ __forceinline__ void asg_best_done(float bv[4], float sv[4], float inv_s2) {
     if (AsgKind<KIND>::MAXFOLD)
 #pragma unroll
-        for (int r = 0; r < 4; r++) bv[r] = -bv[r] * inv_s2;
+        for (int r = 0; r < 4; r++) {
+            bv[r] = -bv[r] * inv_s2;
+            sv[r] = -sv[r] * inv_s2;
+        }
 }
 
 /* The tensor cores' fp32 accumulation truncates (it does not round to
@@ -409,7 +468,7 @@ assign_mma_kernel(const AsgArgs A) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
     __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
-    __shared__ float red_v[ASG_BM];
+    __shared__ float red_v[ASG_BM], red_s[ASG_BM];
     __shared__ uint32_t red_i[ASG_BM];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -428,9 +487,9 @@ assign_mma_kernel(const AsgArgs A) {
     const size_t ntiles = (A.k + BN - 1) / BN;
     const size_t steps = kchunks * ntiles;
 
-    float bv[4];
+    float bv[4], sv[4];
     uint32_t bi[4];
-    asg_best_init<KIND>(bv, bi);
+    asg_best_init<KIND>(bv, bi, sv);
     float acc[2][NT][4], tot[2][NT][4];
     uint32_t ra[8], rb[8];
     const bool arow_ok = p0 + lrow < A.n;
@@ -456,12 +515,12 @@ assign_mma_kernel(const AsgArgs A) {
                            A.d, A.vec_ok);
         }
         asg_step<KIND, NT, ASG_LDW, ASG_KW>(A, acc, tot, As, ASG_LDW, Bs, kc, kchunks, b, n0, bv,
-                                            bi, s2,
-                                            inv_s2, wm, wn, g, t);
+                                            bi, sv, s2, inv_s2, wm, wn, g, t);
     }
 
-    asg_best_done<KIND>(bv, inv_s2);
-    asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
+    asg_best_done<KIND>(bv, sv, inv_s2);
+    asg_finish<KIND>(A, b, p0, (uint32_t)A.n, false, bv, bi, sv, red_v, red_i, red_s, wm, wn, g,
+                     t);
 }
 
 /* The same computation with a STAGES-deep cp.async pipeline (rows 16-byte
@@ -530,15 +589,24 @@ assign_mma_async_kernel(const AsgArgs A) {
     constexpr int STAGES = RES ? asg_res_stages<KIND>() : ASG_STAGES;
     constexpr int BM = RES ? ASG_RES_BM : ASG_BM, WM = BM / 32; /* warps along points */
     extern __shared__ __align__(16) uint32_t smem[];
-    __shared__ float red_v[BM];
+    __shared__ float red_v[BM], red_s[BM];
     __shared__ uint32_t red_i[BM];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3, wm = warp % WM, wn = warp / WM;
     const size_t b = blockIdx.x / A.tiles;
     const size_t p0 = (size_t)(blockIdx.x % A.tiles) * BM;
+    /* list mode: the block's rows are listed rows; none left: done */
+    constexpr bool LISTED = AsgKind<KIND>::LISTED;
+    uint32_t cnt = (uint32_t)A.n; /* a kernel parameter unless listed */
+    bool listed = LISTED && A.list;
+    if (listed) {
+        cnt = __ldg(A.list_count + b);
+        listed = !(A.cmax[b] < 0.f); /* search skipped: every row, in order */
+        if (p0 >= cnt) return;
+    }
+    if (AsgKind<KIND>::TOP2 && A.cmax[b] < 0.f) return; /* skipped (assign_certify.cu) */
     const size_t elem = EPW == 2 ? 2 : 4;
-    const char *xb = (const char *)A.x + b * A.n * A.d * elem;
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
     const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2;
     /* 32-bit step bookkeeping, advanced by increments (no 64-bit division
@@ -549,8 +617,18 @@ assign_mma_async_kernel(const AsgArgs A) {
     const uint32_t le = (uint32_t)(tid & 1) * 16 * EPW, chunk = ASG_KW_A * EPW;
     const uint32_t kchunks = (d + chunk - 1) / chunk, steps = kchunks * ((k + BN - 1) / BN);
     const size_t row_bytes = A.d * elem;
-    const bool arow_ok = p0 + lrow < A.n;
-    const char *xrow = arow_ok ? xb + (p0 + lrow) * row_bytes : xb;
+    constexpr bool XWIDE = AsgKind<KIND>::XWIDE;
+    const size_t xrow_bytes = XWIDE ? A.xd * elem : row_bytes;
+    const uint32_t xd = XWIDE ? (uint32_t)A.xd : d; /* elements of a point row */
+    const char *xb = (const char *)A.x + b * A.n * xrow_bytes;
+    const bool arow_ok = p0 + lrow < cnt;
+    const size_t arow = !arow_ok ? 0 : listed ? A.list[b * A.n + p0 + lrow] : p0 + lrow;
+    const char *xrow = xb + arow * xrow_bytes;
+    /* where this thread's piece of chunk c starts in its point row: F16HI
+     * takes the hi halves of F16X3's chunks 2c and 2c + 1 */
+    auto a_e0 = [&](uint32_t c) {
+        return KIND == FKM_ASG_F16HI ? (2 * c + (tid & 1)) * 64 : c * chunk + le;
+    };
     const int lda = RES ? (int)kchunks * ASG_KW_A + 4 : ASG_LDW_A;
     /* stage st's tiles */
     constexpr uint32_t STAGE_WORDS = RES ? BN * ASG_LDW_A : ASG_STAGE_WORDS;
@@ -567,7 +645,7 @@ assign_mma_async_kernel(const AsgArgs A) {
     auto issue = [&]() {
         if (ist < steps) {
             const uint32_t e0 = ikc * chunk + le;
-            if (!RES) asg_async_piece<EPW>(a_tile(ist) + off, xrow, arow_ok, e0, d);
+            if (!RES) asg_async_piece<EPW>(a_tile(ist) + off, xrow, arow_ok, a_e0(ikc), xd);
             if (lrow < BN) {
                 const uint32_t c = in0 + lrow;
                 asg_async_piece<EPW>(b_tile(ist) + off, c < k ? cb + (size_t)c * row_bytes : cb,
@@ -579,14 +657,14 @@ assign_mma_async_kernel(const AsgArgs A) {
         cp_async_commit(); /* always: keeps the group count uniform */
     };
 
-    float bv[4];
+    float bv[4], sv[4];
     uint32_t bi[4];
-    asg_best_init<KIND>(bv, bi);
+    asg_best_init<KIND>(bv, bi, sv);
     float acc[2][NT][4], tot[2][NT][4];
     if (RES) /* the whole point tile, in the first group */
         for (uint32_t c = 0; c < kchunks; c++)
             asg_async_piece<EPW>(smem + lrow * lda + c * ASG_KW_A + (tid & 1) * 16, xrow, arow_ok,
-                                 c * chunk + le, d);
+                                 a_e0(c), xd);
 #pragma unroll
     for (int i = 0; i < STAGES - 1; i++) issue();
 
@@ -597,12 +675,12 @@ assign_mma_async_kernel(const AsgArgs A) {
         issue(); /* step st + STAGES - 1 */
         const uint32_t *As = a_tile(st) + (RES ? kc * ASG_KW_A : 0);
         asg_step<KIND, NT, ASG_LDW_A, ASG_KW_A>(A, acc, tot, As, lda, b_tile(st), kc, kchunks, b,
-                                                n0, bv, bi, s2, inv_s2, wm, wn, g, t);
+                                                n0, bv, bi, sv, s2, inv_s2, wm, wn, g, t);
         if (++kc == kchunks) { kc = 0; n0 += BN; }
     }
     cp_async_wait<0>();
-    asg_best_done<KIND>(bv, inv_s2);
-    asg_finish(A, b, p0, bv, bi, red_v, red_i, wm, wn, g, t);
+    asg_best_done<KIND>(bv, sv, inv_s2);
+    asg_finish<KIND>(A, b, p0, cnt, listed, bv, bi, sv, red_v, red_i, red_s, wm, wn, g, t);
 }
 
 /* Dynamic shared memory of the cp.async kernel; the resident form when it
@@ -620,7 +698,8 @@ static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t by
 
 template <int KIND>
 static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
-    if (KIND == FKM_ASG_F16X3 || A.vec_ok) { /* F16X3 rows: padded, aligned */
+    constexpr bool PADDED = KIND == FKM_ASG_F16X3 || KIND == FKM_ASG_F16HI;
+    if (PADDED || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
         const size_t kchunks = (A.d + chunk - 1) / chunk;
         const size_t res = ((size_t)ASG_RES_BM * (kchunks * ASG_KW_A + 4) +
@@ -629,10 +708,28 @@ static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
             launch_async<KIND, true>(A, batch, stream, res);
         else
             launch_async<KIND, false>(A, batch, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4);
-    } else if constexpr (KIND != FKM_ASG_F16X3) {
+    } else if constexpr (!PADDED) {
         A.tiles = (unsigned)((A.n + ASG_BM - 1) / ASG_BM);
         assign_mma_kernel<KIND><<<(unsigned)(A.tiles * batch), ASG_THREADS, 0, stream>>>(A);
     }
+}
+
+static void certified_assign(const AsgArgs &A, fkm_gpu_state *s, flashkm_metric metric) {
+    fkm_launch_search_setup(s, A.k);
+    AsgArgs H = A; /* the search: hi halves of the points, c16 centroids */
+    H.c = s->c16;
+    H.xd = A.d;
+    H.d = A.d / 2; /* c16 rows: d rounded up to 32 halves */
+    H.unc = s->unc;
+    H.unc_count = s->unc_count;
+    H.cmax = s->cmax;
+    launch_kind<FKM_ASG_F16HI>(H, s->batch, s->stream);
+    AsgArgs L = A; /* split products over the uncertain rows */
+    L.list = s->unc;
+    L.list_count = s->unc_count;
+    L.cmax = s->cmax; /* < 0: the search was skipped, every row */
+    launch_kind<FKM_ASG_F16X3>(L, s->batch, s->stream);
+    fkm_launch_exact_dist(s, metric);
 }
 
 extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
@@ -649,7 +746,12 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.n = s->n;
     A.k = k;
     A.d = s->asg == FKM_ASG_F16X3 ? (s->d + 31) / 32 * 64 : s->d; /* F16X3: halves per row */
+    A.xd = A.d;
     A.tiles = 0; /* per kernel: launch_kind */
+    A.list = A.list_count = NULL;
+    A.unc = A.unc_count = NULL;
+    A.cmax = NULL;
+    A.dreal = (float)s->d;
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
@@ -658,6 +760,9 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     case FKM_ASG_TF32: launch_kind<FKM_ASG_TF32>(A, s->batch, s->stream); break;
     case FKM_ASG_F16: launch_kind<FKM_ASG_F16>(A, s->batch, s->stream); break;
     case FKM_ASG_BF16: launch_kind<FKM_ASG_BF16>(A, s->batch, s->stream); break;
-    case FKM_ASG_F16X3: launch_kind<FKM_ASG_F16X3>(A, s->batch, s->stream); break;
+    case FKM_ASG_F16X3:
+        if (fkm_certified(s->d, k)) certified_assign(A, s, metric);
+        else launch_kind<FKM_ASG_F16X3>(A, s->batch, s->stream);
+        break;
     }
 }

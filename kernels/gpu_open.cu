@@ -80,6 +80,12 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     sz[B_OBJ] = s->batch * FKM_OBJ_BLOCKS * sizeof(double);
     sz[B_STATS] = s->batch * (size_t)s->niter_cap * sizeof(flashkm_iteration_stats);
     sz[B_MT] = s->batch * sizeof(fkm_mt19937);
+    if (s->asg == FKM_ASG_F16X3) { /* the certified search (assign_certify.cu) */
+        sz[B_C16] = groups * ((d + 31) / 32 * 32) * 2;
+        sz[B_CMAX] = s->batch * sizeof(float);
+        sz[B_UNC] = rows * sizeof(uint32_t);
+        sz[B_UNCN] = s->batch * sizeof(uint32_t);
+    }
     size_t total = 0;
     for (int i = 0; i < FKM_NBUF; i++) {
         off[i] = total;
@@ -161,6 +167,10 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->obj_part = (double *)(b + off[B_OBJ]);
     s->dstats = (flashkm_iteration_stats *)(b + off[B_STATS]);
     s->mt = (fkm_mt19937 *)(b + off[B_MT]);
+    s->c16 = b + off[B_C16];
+    s->cmax = (float *)(b + off[B_CMAX]);
+    s->unc = (uint32_t *)(b + off[B_UNC]);
+    s->unc_count = (uint32_t *)(b + off[B_UNCN]);
     return FLASHKM_OK;
 }
 
@@ -184,6 +194,8 @@ static flashkm_status open_on_device(fkm_gpu_state *s, const flashkm_params *p,
     if (st != FLASHKM_OK) return st;
     iota_kernel<<<1024, 256, 0, s->stream>>>(s->iota, s->batch * s->n);
     FKM_CUDA_TRY(cudaGetLastError());
+    if (s->asg == FKM_ASG_F16X3) /* the certified search starts with no rows skipped */
+        FKM_CUDA_TRY(cudaMemsetAsync(s->unc_count, 0, s->batch * sizeof(uint32_t), s->stream));
     st = fkm_gpu_upload(s, data);
     if (st == FLASHKM_OK) st = fkm_gpu_prepare_points(s);
     return st;

@@ -16,12 +16,6 @@
 
 #define FKM_STAGE_BYTES ((size_t)8 << 20)
 
-__device__ __forceinline__ float fkm_ld(const void *p, size_t i, int dt) {
-    if (dt == FLASHKM_DTYPE_F32) return ((const float *)p)[i];
-    if (dt == FLASHKM_DTYPE_F16) return __half2float(((const __half *)p)[i]);
-    return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-}
-
 /* Host fp32 rows: copied (gathering the subset) into pinned staging by
  * several threads, uploaded in pieces, two staging halves alternating so
  * the copy overlaps the transfer. The halves are small because pinning
@@ -236,15 +230,19 @@ __global__ void split_scale_kernel(const unsigned *maxbits, size_t batch, float 
  * padded with zeros to 32 elements; norm = |x|^2 in fp32 (the same sum, in
  * the same order, as rows_prepare_kernel's for 3xTF32). Points (cinv NULL):
  * the problem's scale, *bad set for a row the split cannot carry. Centroids:
- * the row's own scale t, cinv[r] = 1 / (s t). */
+ * the row's own scale t, cinv[r] = 1 / (s t), and in c16 (when not NULL)
+ * the row in fp16 at the points' scale s for the certified search. */
 __global__ void split_rows_kernel(const void *x, int dt, size_t rows, size_t per_problem,
                                   size_t d, const float *scale, __half *out, float *norm,
-                                  float *cinv, int *bad) {
+                                  float *cinv, int *bad, __half *c16) {
     size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     if (r >= rows) return;
     const size_t dp = (d + 31) / 32 * 32;
     float s = scale[r / per_problem];
+    if (c16)
+        for (size_t j = lane; j < dp; j += 32)
+            c16[r * dp + j] = __float2half_rn(j < d ? fkm_ld(x, r * d + j, dt) * s : 0.f);
     if (cinv) {
         float m = 0;
         for (size_t j = lane; j < d; j += 32) m = fmaxf(m, fabsf(fkm_ld(x, r * d + j, dt)));
@@ -279,11 +277,12 @@ __global__ void split_rows_kernel(const void *x, int dt, size_t rows, size_t per
 
 static void launch_split_rows(const fkm_gpu_state *s, const void *x, int dt, size_t rows,
                               size_t per_problem, float *norm, float *cinv, int *bad,
-                              void *out) {
+                              void *out, void *c16) {
     size_t threads = rows * 32;
     unsigned blocks = (unsigned)((threads + 255) / 256);
     split_rows_kernel<<<blocks, 256, 0, s->stream>>>(x, dt, rows, per_problem, s->d, s->scale,
-                                                     (__half *)out, norm, cinv, bad);
+                                                     (__half *)out, norm, cinv, bad,
+                                                     (__half *)c16);
 }
 
 /* F16X3's point copy; 0 when the data's range sends the run to F32X3. */
@@ -294,7 +293,7 @@ static flashkm_status prepare_points_split(fkm_gpu_state *s, const unsigned *max
     split_scale_kernel<<<(unsigned)((s->batch + 255) / 256), 256, 0, s->stream>>>(
         maxbits, s->batch, s->scale, bad);
     launch_split_rows(s, s->x, (int)s->xdtype, s->batch * s->n, s->n, s->xnorm, NULL, bad,
-                      s->xa);
+                      s->xa, NULL);
     FKM_CUDA_TRY(cudaGetLastError());
     int hbad = 0;
     FKM_CUDA_TRY(cudaMemcpyAsync(&hbad, bad, sizeof(int), cudaMemcpyDeviceToHost, s->stream));
@@ -338,7 +337,7 @@ extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
 extern "C" void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k) {
     if (s->asg == FKM_ASG_F16X3) {
         launch_split_rows(s, s->cent, FLASHKM_DTYPE_F32, s->batch * k, k, s->cnorm,
-                          s->cnorm + s->batch * s->k_max, NULL, s->centa);
+                          s->cnorm + s->batch * s->k_max, NULL, s->centa, s->c16);
         return;
     }
     launch_rows_prepare(s, s->cent, FLASHKM_DTYPE_F32, s->batch * k, k,

@@ -141,6 +141,9 @@ fi
 if has coldstart; then # the phases of a first training from host memory
   note "cold start: 1M x 128, k 4096, 10 iterations, from pageable host memory"
   timeout 120 "$BUILD/bench/flashkm_cold_start" 2>&1 | tee "$OUT/cold_start.txt" || status=1
+  note "the same, every value + 20 (data far from the origin)"
+  timeout 120 "$BUILD/bench/flashkm_cold_start" 1000000 128 4096 10 20 2>&1 | grep -v "^host copy" |
+    tee -a "$OUT/cold_start.txt" || status=1
 fi
 
 if has profile; then # per-kernel times of a few iterations (Nsight Compute)

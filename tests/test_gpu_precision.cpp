@@ -1,5 +1,6 @@
 // test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16),
-// large shapes (K = 65536, d = 2048), and fp32's split products at any scale.
+// large shapes (K = 65536, d = 2048), fp32's split products at any scale, and
+// fp32's certified fp16 search (k d >= 16384) against the reference and on exact ties.
 #include "test_gpu_support.h"
 
 using namespace fkmtest;
@@ -106,6 +107,57 @@ TEST(GpuPrecision, Fp32AssignAtAnyScaleAndRange) {
             EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, r.labels.v.data(),
                                        r.distances.v.data(), 1e-5),
                       "");
+        }
+    }
+}
+
+// Where k d >= 16384, fp32 precision searches with one fp16 product per pair and
+// re-checks with split products every row whose best and second-best values
+// lie within the search's rounding bound (assign_certify.cu). The same
+// float64 check at every scale and range, resident and streamed point rows
+// (d = 37, 300), and exact ties: small integers, duplicated centroids, where
+// every product is exact and the lower index must win as on the CPU.
+TEST(GpuPrecision, Fp32CertifiedSearchAsReferenceAndTiesAsCpu) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 5003, k = 300;
+    const char *what[] = {"mixture", "x 1e-15", "x 1e12", "one outlier x 1e4",
+                          "every 7th row x 1e-5", "integer ties"};
+    for (size_t d : {37, 300}) {
+        for (int variant = 0; variant < 6; variant++) {
+            SCOPED_TRACE(std::string(what[variant]) + " d=" + std::to_string(d));
+            std::vector<float> x = mixture(n, d, k / 2, 41 + variant);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++) {
+                    float &v = x[i * d + j];
+                    if (variant == 1) v *= 1e-15f;
+                    if (variant == 2) v *= 1e12f;
+                    if (variant == 3 && i == n - 1) v *= 1e4f;
+                    if (variant == 4 && i % 7 == 0) v *= 1e-5f;
+                    if (variant == 5) v = (float)((i * 7 + j * 3 + (i / 3) * j) % 3);
+                }
+            std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
+            if (variant == 5) /* duplicated centroids: exact ties */
+                std::copy(c.begin(), c.begin() + 50 * d, c.begin() + 100 * d);
+            for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+                flashkm_params p = gpu_params();
+                p.metric = m;
+                AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
+                ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+                ASSERT_TRUE(r.labels.all_written());
+                ASSERT_TRUE(r.distances.all_written());
+                RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+                EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, r.labels.v.data(),
+                                           r.distances.v.data(), 1e-5),
+                          "");
+                if (variant != 5) continue;
+                flashkm_params pc = cpu_params();
+                pc.metric = m;
+                AssignResult rc = run_assign(pc, n, d, k, x.data(), c.data());
+                ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+                size_t differ = 0;
+                for (size_t i = 0; i < n; i++) differ += r.labels.v[i] != rc.labels.v[i];
+                EXPECT_EQ(differ, 0u);
+            }
         }
     }
 }
