@@ -76,6 +76,38 @@ TEST(GpuPrecision, D2048AssignMatchesReference) {
               "");
 }
 
+// The ranges both fp32 tests run: tiny and huge magnitudes, one outlier,
+// rows near the origin among ordinary ones (variant 0 .. 3).
+const char *const kRangeNames[] = {"x 1e-15", "x 1e12", "one outlier x 1e4",
+                                   "every 7th row x 1e-5"};
+void apply_range(std::vector<float> &x, size_t n, size_t d, int variant) {
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            float &v = x[i * d + j];
+            if (variant == 0) v *= 1e-15f;
+            if (variant == 1) v *= 1e12f;
+            if (variant == 2 && i == n - 1) v *= 1e4f;
+            if (variant == 3 && i % 7 == 0) v *= 1e-5f;
+        }
+}
+
+// fp32 on the GPU assigns as the float64 reference: every output written,
+// labels equal except at near-ties, distances within 1e-5.
+void gpu_assign_as_reference(const std::vector<float> &x, size_t n, size_t d,
+                             const std::vector<float> &c, size_t k, flashkm_metric m,
+                             AssignResult *out) {
+    flashkm_params p = gpu_params();
+    p.metric = m;
+    *out = run_assign(p, n, d, k, x.data(), c.data());
+    ASSERT_EQ(out->status, FLASHKM_OK) << out->error;
+    ASSERT_TRUE(out->labels.all_written());
+    ASSERT_TRUE(out->distances.all_written());
+    RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+    EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, out->labels.v.data(),
+                               out->distances.v.data(), 1e-5),
+              "");
+}
+
 // fp32 precision runs split fp16 products on power-of-two scaled copies,
 // or 3xTF32 where the data's range is too wide for fp16 halves (exponent
 // out of range, nonzero rows far below the largest value): either way the
@@ -83,30 +115,15 @@ TEST(GpuPrecision, D2048AssignMatchesReference) {
 TEST(GpuPrecision, Fp32AssignAtAnyScaleAndRange) {
     FKM_REQUIRE_GPU();
     const size_t n = 4001, d = 37, k = 45;
-    const char *what[] = {"x 1e-15", "x 1e12", "one outlier x 1e4", "every 7th row x 1e-5"};
     for (int variant = 0; variant < 4; variant++) {
-        SCOPED_TRACE(what[variant]);
+        SCOPED_TRACE(kRangeNames[variant]);
         std::vector<float> x = mixture(n, d, k, 31 + variant);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++) {
-                float &v = x[i * d + j];
-                if (variant == 0) v *= 1e-15f;
-                if (variant == 1) v *= 1e12f;
-                if (variant == 2 && i == n - 1) v *= 1e4f;
-                if (variant == 3 && i % 7 == 0) v *= 1e-5f;
-            }
+        apply_range(x, n, d, variant);
         std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
         for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
-            flashkm_params p = gpu_params();
-            p.metric = m;
-            AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
-            ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
-            ASSERT_TRUE(r.labels.all_written());
-            ASSERT_TRUE(r.distances.all_written());
-            RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
-            EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, r.labels.v.data(),
-                                       r.distances.v.data(), 1e-5),
-                      "");
+            AssignResult r;
+            gpu_assign_as_reference(x, n, d, c, k, m, &r);
+            if (HasFatalFailure()) return;
         }
     }
 }
@@ -120,36 +137,27 @@ TEST(GpuPrecision, Fp32AssignAtAnyScaleAndRange) {
 TEST(GpuPrecision, Fp32CertifiedSearchAsReferenceAndTiesAsCpu) {
     FKM_REQUIRE_GPU();
     const size_t n = 5003, k = 300;
-    const char *what[] = {"mixture", "x 1e-15", "x 1e12", "one outlier x 1e4",
-                          "every 7th row x 1e-5", "integer ties"};
+    // variants: -1 the plain mixture, 0 .. 3 the ranges above, 4 integer ties
     for (size_t d : {37, 300}) {
-        for (int variant = 0; variant < 6; variant++) {
-            SCOPED_TRACE(std::string(what[variant]) + " d=" + std::to_string(d));
-            std::vector<float> x = mixture(n, d, k / 2, 41 + variant);
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++) {
-                    float &v = x[i * d + j];
-                    if (variant == 1) v *= 1e-15f;
-                    if (variant == 2) v *= 1e12f;
-                    if (variant == 3 && i == n - 1) v *= 1e4f;
-                    if (variant == 4 && i % 7 == 0) v *= 1e-5f;
-                    if (variant == 5) v = (float)((i * 7 + j * 3 + (i / 3) * j) % 3);
-                }
+        for (int variant = -1; variant < 5; variant++) {
+            SCOPED_TRACE(std::string(variant < 0    ? "mixture"
+                                     : variant < 4 ? kRangeNames[variant]
+                                                   : "integer ties") +
+                         " d=" + std::to_string(d));
+            std::vector<float> x = mixture(n, d, k / 2, 42 + variant);
+            if (variant >= 0 && variant < 4) apply_range(x, n, d, variant);
+            if (variant == 4)
+                for (size_t i = 0; i < n; i++)
+                    for (size_t j = 0; j < d; j++)
+                        x[i * d + j] = (float)((i * 7 + j * 3 + (i / 3) * j) % 3);
             std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
-            if (variant == 5) /* duplicated centroids: exact ties */
+            if (variant == 4) /* duplicated centroids: exact ties */
                 std::copy(c.begin(), c.begin() + 50 * d, c.begin() + 100 * d);
             for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
-                flashkm_params p = gpu_params();
-                p.metric = m;
-                AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
-                ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
-                ASSERT_TRUE(r.labels.all_written());
-                ASSERT_TRUE(r.distances.all_written());
-                RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
-                EXPECT_EQ(check_assignment(ref, x.data(), d, c.data(), m, r.labels.v.data(),
-                                           r.distances.v.data(), 1e-5),
-                          "");
-                if (variant != 5) continue;
+                AssignResult r;
+                gpu_assign_as_reference(x, n, d, c, k, m, &r);
+                if (HasFatalFailure()) return;
+                if (variant != 4) continue;
                 flashkm_params pc = cpu_params();
                 pc.metric = m;
                 AssignResult rc = run_assign(pc, n, d, k, x.data(), c.data());
