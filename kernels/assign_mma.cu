@@ -23,45 +23,13 @@
  * loop (6 m16n8k8 tf32 MMAs per 16 dimensions) where F16X3 cannot be used.
  *
  * Ties go to the lower centroid index, as FAISS's search does. */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <math.h>
-
-#include "gpu_state.h"
+#include "assign_common.cuh"
 
 #define ASG_BM 128
 #define ASG_BN 128
 #define ASG_KW 16  /* 32-bit words of a row per chunk */
 #define ASG_LDW 20 /* padded row stride: conflict-free fragment loads */
 #define ASG_THREADS 256
-
-/* fp32 precision's certified search (assign_certify.cu): one fp16 product
- * per pair, the points read from F16X3's hi halves, the centroids from an
- * fp16 copy at the points' scale; keeps the second-best value too. */
-#define FKM_ASG_F16HI 5
-
-struct AsgArgs {
-    const void *x;        /* batch * n * xd, scaled, in the assignment type */
-    const void *c;        /* batch * k * d */
-    const float *xnorm;   /* batch * n */
-    const float *cnorm;   /* batch * k */
-    const float *scale;   /* batch: values were multiplied by scale */
-    const float *cinv;    /* F16X3: batch * k, 1 / (scale * centroid's scale) */
-    uint32_t *keys;       /* batch * n: b * k + label */
-    float *dist;          /* batch * n */
-    size_t n, k, d;
-    size_t xd;            /* elements per point row (F16HI: F16X3's row) */
-    unsigned tiles;       /* point tiles per problem */
-    /* F16X3 over listed rows only: list[b * n + i], i < list_count[b] */
-    const uint32_t *list, *list_count;
-    /* F16HI: rows it cannot certify go to unc[b * n + unc_count[b]++];
-     * cmax[b] the largest |c|^2; dreal the data's d */
-    uint32_t *unc, *unc_count;
-    const float *cmax;
-    float dreal;
-    int vec_ok;           /* rows are 16-byte aligned: vector loads */
-    int ip;               /* inner product metric */
-};
 
 /* 8 words of row `row` starting at element e0 (zero beyond d / invalid). */
 template <int EPW>
@@ -214,11 +182,6 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         }
 }
 
-__device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
-                                           uint32_t bi) {
-    return v < bv || (v == bv && i < bi);
-}
-
 /* Single-product kinds (tf32, fp16, bf16): each tile's accumulators start
  * at -|c|^2 s^2 / 2 (0 for inner product, -inf for padded columns), so they
  * end at -v s^2 with v = |c|^2 / 2 - x.c, and the fold only compares. */
@@ -296,24 +259,9 @@ __device__ __forceinline__ void asg_fold(const AsgArgs &A, size_t b,
     }
 }
 
-/* F16HI's rounding bound on v = |c|^2 / 2 - x.c for one centroid (|x| = xn,
- * |c| = cn, unscaled; s the points' scale): fp16 rounds x s and c s to
- * 2^-11 each (2^-10 |x||c| with Cauchy-Schwarz), subnormals to 2^-25
- * absolute, and the tensor cores' fp32 accumulation truncates (d * 2^-23
- * of the running sum, which holds |c|^2 / 2 too); each term here is at
- * least twice that, plus F16X3's own ~2^-21 so a certified row is one
- * where F16X3 agrees. */
-__device__ __forceinline__ float asg_bound(float xn, float cn, float d, float inv_s) {
-    return xn * cn * (0x1p-10f + 0x1p-18f + d * 0x1p-22f) + cn * cn * (0x1p-23f + d * 0x1p-23f) +
-           0x1p-24f * sqrtf(d) * (xn + cn) * inv_s;
-}
-
 /* The 4 lanes of a group, then the two warps sharing the rows, meet; the
- * winner of each point row is written as (key, distance). F16HI: the
- * second-best values meet too, the key is written, and a row whose gap
- * is within the bounds goes to the uncertain list (its distance, like
- * every row's, comes from assign_certify.cu's exact pass). List mode
- * (A.list): block rows are listed rows. */
+ * winner of each point row is written (asg_write_row). List mode (A.list):
+ * block rows are listed rows. */
 template <int KIND>
 __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0, uint32_t cnt,
                                            bool listed, float bv[4], uint32_t bi[4], float sv[4],
@@ -321,19 +269,7 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
                                            int wm, int wn, int g, int t) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
 #pragma unroll
-    for (int r = 0; r < 4; r++) {
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, bv[r], off);
-            uint32_t oi = __shfl_xor_sync(0xffffffffu, bi[r], off);
-            const bool other = asg_better(ov, oi, bv[r], bi[r]);
-            if (TOP2) {
-                float os = __shfl_xor_sync(0xffffffffu, sv[r], off);
-                sv[r] = fminf(fminf(sv[r], os), other ? bv[r] : ov);
-            }
-            if (other) { bv[r] = ov; bi[r] = oi; }
-        }
-    }
+    for (int r = 0; r < 4; r++) asg_quad_reduce<TOP2>(bv[r], bi[r], sv[r]);
     /* Then the two warps (wn = 0, 1) that share the rows. */
     const int row_of[4] = {0, 8, 16, 24};
     if (wn == 1 && t == 0) {
@@ -355,27 +291,10 @@ __device__ __forceinline__ void asg_finish(const AsgArgs &A, size_t b, size_t p0
             const bool other = asg_better(red_v[row], red_i[row], v, i);
             if (TOP2) v2 = fminf(fminf(v2, red_s[row]), other ? v : red_v[row]);
             if (other) { v = red_v[row]; i = red_i[row]; }
-            if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
             const size_t q = p0 + row;
             if (q >= cnt) continue;
             const size_t p = KIND == FKM_ASG_F16X3 && listed ? A.list[b * A.n + q] : q;
-            if (TOP2) {
-                const float xn = sqrtf(A.xnorm[b * A.n + p]), inv_s = 1.f / A.scale[b];
-                const float e = asg_bound(xn, sqrtf(A.cnorm[b * A.k + i]), A.dreal, inv_s) +
-                                asg_bound(xn, sqrtf(A.cmax[b]), A.dreal, inv_s);
-                if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
-                A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
-                continue;
-            }
-            float dv;
-            if (A.ip) {
-                dv = -v;
-            } else {
-                dv = A.xnorm[b * A.n + p] + 2.f * v;
-                if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
-            }
-            A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
-            A.dist[b * A.n + p] = dv;
+            asg_write_row<TOP2>(A, b, p, v, v2, i);
         }
     }
 }
@@ -548,14 +467,6 @@ constexpr int asg_res_stages() {
 #define ASG_LDW_A 36 /* padded: conflict-free ldmatrix */
 #define ASG_STAGE_WORDS ((ASG_BM + ASG_BN) * ASG_LDW_A)
 
-__device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
-    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
-
 /* 64 bytes (16 words) of a row from element e0: four 16-byte copies,
  * zero-filled past d or for rows out of range (rowp then any valid address). */
 template <int EPW>
@@ -699,6 +610,8 @@ static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t by
 template <int KIND>
 static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
     constexpr bool PADDED = KIND == FKM_ASG_F16X3 || KIND == FKM_ASG_F16HI;
+    if (AsgKind<KIND>::MAXFOLD && KIND != FKM_ASG_TF32 && fkm_assign_wgmma(A, KIND, batch, stream))
+        return;
     if (PADDED || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
         const size_t kchunks = (A.d + chunk - 1) / chunk;

@@ -1,4 +1,5 @@
-// test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16),
+// test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16;
+// fp16/bf16 labels and distances within their rounding bounds),
 // large shapes (K = 65536, d = 2048), fp32's split products at any scale, and
 // fp32's certified fp16 search (k d >= 16384) against the reference and on exact ties.
 #include "test_gpu_support.h"
@@ -24,6 +25,63 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
         EXPECT_TRUE(r.centroids.all_written());
         EXPECT_TRUE(r.labels.all_written());
         EXPECT_NEAR(r.objective, ref.objective, 1e-3 * std::fabs(ref.objective));
+    }
+}
+
+// fp16 and bf16 assignment, one rounded product per pair (on an H100/H200
+// the wgmma kernel where d <= 256 and rows are 16-byte aligned: d = 40, one
+// partial chunk of 64; 128, its two-chunk form; 200, its run-time chunk
+// count; 1000 streams through the mma.sync kernel): every label is a
+// centroid whose float64 distance is within the precision's rounding bound
+// of the best, every distance within that bound of the label's own, with N
+// and K not multiples of any tile, both metrics, every output written.
+TEST(GpuPrecision, HalfPrecisionAssignWithinItsRoundingBound) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 9001, k = 333;
+    for (size_t d : {40, 128, 200, 1000}) {
+        std::vector<float> x = mixture(n, d, k / 3, 70 + d);
+        std::vector<float> c(x.begin() + 11 * d, x.begin() + (11 + k) * d);
+        double cmax = 0;
+        for (size_t j = 0; j < k; j++) {
+            double s = 0;
+            for (size_t e = 0; e < d; e++) s += (double)c[j * d + e] * c[j * d + e];
+            cmax = std::max(cmax, std::sqrt(s));
+        }
+        for (flashkm_precision prec : {FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
+            // two roundings to 2^-11 (bf16 2^-8) per product, fp32 sums
+            const double u = prec == FLASHKM_PRECISION_FP16 ? 0x1p-11 : 0x1p-8;
+            const double rel = 2 * (2 * u + (double)d * 0x1p-23);
+            for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+                SCOPED_TRACE("d " + std::to_string(d) + " precision " + std::to_string((int)prec) +
+                             " metric " + std::to_string((int)m));
+                flashkm_params p = gpu_params(prec);
+                p.metric = m;
+                AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
+                ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+                ASSERT_TRUE(r.labels.all_written());
+                ASSERT_TRUE(r.distances.all_written());
+                RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+                size_t bad = 0, first = n;
+                for (size_t i = 0; i < n; i++) {
+                    const int64_t l = r.labels.v[i];
+                    if (l < 0 || (size_t)l >= k) { bad++; first = std::min(first, i); continue; }
+                    double xx = 0, xc = 0, cc = 0;
+                    for (size_t e = 0; e < d; e++) {
+                        const double xv = x[i * d + e], cv = c[(size_t)l * d + e];
+                        xx += xv * xv; xc += xv * cv; cc += cv * cv;
+                    }
+                    const double dl = m == FLASHKM_METRIC_L2 ? xx + cc - 2 * xc : xc;
+                    const double tol = rel * std::sqrt(xx) * cmax * (m == FLASHKM_METRIC_L2 ? 2 : 1);
+                    const bool label_ok = m == FLASHKM_METRIC_L2 ? dl <= ref.best[i] + 2 * tol
+                                                                 : dl >= ref.best[i] - 2 * tol;
+                    const bool dist_ok = std::fabs(r.distances.v[i] - dl) <= tol + 1e-5 * xx;
+                    if (!label_ok || !dist_ok) { bad++; first = std::min(first, i); }
+                }
+                EXPECT_EQ(bad, 0u) << "first at point " << first << ": label "
+                                   << (first < n ? r.labels.v[first] : -1) << ", reference "
+                                   << (first < n ? ref.labels[first] : -1);
+            }
+        }
     }
 }
 

@@ -1,0 +1,115 @@
+/* assign_common.cuh — what the two FlashAssign kernels share: the
+ * arguments of a launch, the (value, index) order of a row's best, F16HI's
+ * rounding bound, the meeting of the 4 lanes that share a row, the write of
+ * a row's result, and cp.async. assign_mma.cu (mma.sync, any shape) and
+ * assign_wgmma.cu (sm_90a warpgroup MMA, resident rows) include it. */
+#ifndef FKM_ASSIGN_COMMON_CUH
+#define FKM_ASSIGN_COMMON_CUH
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+
+#include "gpu_state.h"
+
+/* fp32 precision's certified search (assign_certify.cu): one fp16 product
+ * per pair, the points read from F16X3's hi halves, the centroids from an
+ * fp16 copy at the points' scale; keeps the second-best value too. */
+#define FKM_ASG_F16HI 5
+
+struct AsgArgs {
+    const void *x;        /* batch * n * xd, scaled, in the assignment type */
+    const void *c;        /* batch * k * d */
+    const float *xnorm;   /* batch * n */
+    const float *cnorm;   /* batch * k */
+    const float *scale;   /* batch: values were multiplied by scale */
+    const float *cinv;    /* F16X3: batch * k, 1 / (scale * centroid's scale) */
+    uint32_t *keys;       /* batch * n: b * k + label */
+    float *dist;          /* batch * n */
+    size_t n, k, d;
+    size_t xd;            /* elements per point row (F16HI: F16X3's row) */
+    unsigned tiles;       /* point tiles per problem */
+    /* F16X3 over listed rows only: list[b * n + i], i < list_count[b] */
+    const uint32_t *list, *list_count;
+    /* F16HI: rows it cannot certify go to unc[b * n + unc_count[b]++];
+     * cmax[b] the largest |c|^2; dreal the data's d */
+    uint32_t *unc, *unc_count;
+    const float *cmax;
+    float dreal;
+    int vec_ok;           /* rows are 16-byte aligned: vector loads */
+    int ip;               /* inner product metric */
+};
+
+__device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
+                                           uint32_t bi) {
+    return v < bv || (v == bv && i < bi);
+}
+
+/* F16HI's rounding bound on v = |c|^2 / 2 - x.c for one centroid (|x| = xn,
+ * |c| = cn, unscaled; s the points' scale): fp16 rounds x s and c s to
+ * 2^-11 each (2^-10 |x||c| with Cauchy-Schwarz), subnormals to 2^-25
+ * absolute, and the tensor cores' fp32 accumulation truncates (d * 2^-23
+ * of the running sum, which holds |c|^2 / 2 too); each term here is at
+ * least twice that, plus F16X3's own ~2^-21 so a certified row is one
+ * where F16X3 agrees. */
+__device__ __forceinline__ float asg_bound(float xn, float cn, float d, float inv_s) {
+    return xn * cn * (0x1p-10f + 0x1p-18f + d * 0x1p-22f) + cn * cn * (0x1p-23f + d * 0x1p-23f) +
+           0x1p-24f * sqrtf(d) * (xn + cn) * inv_s;
+}
+
+/* The 4 lanes of a quad hold the same point rows over different columns:
+ * their bests meet by shuffles (TOP2: the second-best values too). */
+template <bool TOP2>
+__device__ __forceinline__ void asg_quad_reduce(float &v, uint32_t &i, float &v2) {
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, off);
+        const uint32_t oi = __shfl_xor_sync(0xffffffffu, i, off);
+        const bool other = asg_better(ov, oi, v, i);
+        if (TOP2) {
+            const float os = __shfl_xor_sync(0xffffffffu, v2, off);
+            v2 = fminf(fminf(v2, os), other ? v : ov);
+        }
+        if (other) { v = ov; i = oi; }
+    }
+}
+
+/* Point p of problem b: its best v = |c_i|^2 / 2 - x.c_i (or -x.c_i) at
+ * centroid i. Writes (key, distance); TOP2 (F16HI) writes the key and lists
+ * the row as uncertain when the runner-up v2 is within the rounding bounds
+ * (its distance, like every row's, comes from assign_certify.cu's exact
+ * pass). */
+template <bool TOP2>
+__device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t p, float v,
+                                              float v2, uint32_t i) {
+    if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
+    A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
+    if (TOP2) {
+        const float xn = sqrtf(A.xnorm[b * A.n + p]), inv_s = 1.f / A.scale[b];
+        const float e = asg_bound(xn, sqrtf(A.cnorm[b * A.k + i]), A.dreal, inv_s) +
+                        asg_bound(xn, sqrtf(A.cmax[b]), A.dreal, inv_s);
+        if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
+        return;
+    }
+    float dv;
+    if (A.ip) {
+        dv = -v;
+    } else {
+        dv = A.xnorm[b * A.n + p] + 2.f * v;
+        if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
+    }
+    A.dist[b * A.n + p] = dv;
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+/* The wgmma kernel for the kinds it serves (fp16, bf16, F16HI) where the
+ * block's point rows fit in shared memory; false: not launched, use the
+ * mma.sync kernels. */
+bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
+#endif
