@@ -10,10 +10,14 @@
  * at 30-45 % of the GEMM ceiling. wgmma reads both operands straight from
  * shared memory and runs asynchronously, so a warpgroup can fold one
  * centroid tile's values while the tensor cores compute the next tile:
- *  - a block = 2 warpgroups = 128 point rows (64 each, m64n128k16), resident
- *    in shared memory for the whole kernel, d in chunks of 64 halves;
- *  - centroid tiles of 128 rows (all of d, with the tile's |c|^2) stream
- *    through 2 to 4 cp.async stages, as many as fit;
+ *  - a block = 2 warpgroups = 256 point rows (2 x 64 each, m64n64k16),
+ *    resident in shared memory for the whole kernel, d in chunks of 64
+ *    halves. 256 rather than 128 rows: every block reads all K centroids
+ *    from L2, and with 128-row blocks that traffic (8.6 GB per iteration
+ *    for N = 1M, K = 4096, d = 128) held the kernel to ~40 % of the MMA
+ *    ceiling on an H200;
+ *  - centroid tiles of 64 rows (all of d) stream through 2 to 6 cp.async
+ *    stages, as many as fit; each column's bias in a ring of its own;
  *  - two accumulator sets: tile j's MMAs are issued, then tile j - 1's
  *    values are folded while they run. A tile's MMAs start from zero and
  *    the fold adds -|c|^2 s^2 / 2, and nothing is in flight across a loop
@@ -26,12 +30,13 @@
 #include "assign_common.cuh"
 
 #if FKM_USE_WGMMA
-#define WG_BM 128        /* point rows per block: 2 warpgroups x 64 */
-#define WG_BN 128        /* centroids per tile */
+#define WG_BM 256        /* point rows per block: 2 warpgroups x 2 x 64 */
+#define WG_BN 64         /* centroids per tile */
 #define WG_THREADS 256
-#define WG_CN_SLOTS 8    /* tiles of |c|^2 in shared memory (see issue) */
+#define WG_CN_SLOTS 8    /* tiles of column biases in shared memory (see issue) */
 #define WG_ROW_BYTES 128 /* a chunk of a row: 64 halves, one swizzle span */
-#define WG_CHUNK_BYTES (WG_BN * WG_ROW_BYTES) /* 16 KB; of the point rows too */
+#define WG_ACHUNK_BYTES (WG_BM * WG_ROW_BYTES) /* 32 KB: a chunk of the point rows */
+#define WG_BCHUNK_BYTES (WG_BN * WG_ROW_BYTES) /* 8 KB: a chunk of a centroid tile */
 #define WG_SMEM_MAX (227u << 10)             /* one block per SM */
 
 /* Where piece p (16 bytes) of row r of a 128-row chunk lives. */
@@ -51,9 +56,6 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
 __device__ __forceinline__ void wg_cp16(uint32_t dst, const void *src, int bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
 }
-__device__ __forceinline__ void wg_cp4(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(bytes));
-}
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() {
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
@@ -67,6 +69,13 @@ __device__ __forceinline__ void wg_wait() {
 __device__ __forceinline__ void wg_proxy_fence() {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
+/* a + b, rounded as the compiler's own fp32 add, but never merged with it:
+ * the fold's second pass must find the very sums of its first. */
+__device__ __forceinline__ float wg_add(float a, float b) {
+    float r;
+    asm volatile("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
 /* Keeps the compiler from moving accumulator reads or writes across the
  * asynchronous MMAs (no instruction is emitted). */
 __device__ __forceinline__ void wg_hold(float (&d)[64]) {
@@ -74,33 +83,26 @@ __device__ __forceinline__ void wg_hold(float (&d)[64]) {
     for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-/* d = A (64 x 16, K-major) . B (128 x 16, K-major)^T (+ d when acc), A and
- * B in shared memory by descriptor; fp32 accumulators, 64 per thread. A
- * tile's first MMA starts from zero this way: no other instruction may
- * write the accumulators while MMAs are in flight, or ptxas serializes
- * them. */
+/* d = A (64 x 16, K-major) . B (64 x 16, K-major)^T (+ d when acc), A and B
+ * in shared memory by descriptor; fp32 accumulators, 32 per thread (d[0] ..
+ * d[31]). A tile's first MMA starts from zero this way: no other
+ * instruction may write the accumulators while MMAs are in flight, or
+ * ptxas serializes them. */
 #define WG_MMA(T)                                                                     \
     asm volatile(                                                                     \
-    "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                     \
-    "wgmma.mma_async.sync.aligned.m64n128k16.f32." T "." T " "                       \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32." T "." T " "                        \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13," \
     "%14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26," \
-    "%27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39," \
-    "%40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52," \
-    "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64," \
-    "%65, p, 1, 1, 0, 0;\n}\n"\
+    "%27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
     :                                                                                 \
    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),\
    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),\
    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),\
-   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),\
-   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),\
-   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),\
-   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),\
-   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])\
+   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
     : "l"(da), "l"(db), "r"(acc))
 template <int KIND>
-__device__ __forceinline__ void wg_mma(float (&d)[64], uint64_t da, uint64_t db, int acc) {
+__device__ __forceinline__ void wg_mma(float *d, uint64_t da, uint64_t db, int acc) {
     if constexpr (KIND == FKM_ASG_BF16)
         WG_MMA("bf16");
     else
@@ -118,11 +120,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     const uint32_t kchunks = KC ? KC : kchunks_arg;
     extern __shared__ __align__(16) uint8_t wg_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wg_smem);
-    const uint32_t tile_bytes = kchunks * WG_CHUNK_BYTES; /* one centroid tile, all of d */
-    const uint32_t sA = (raw + 1023u) & ~1023u;            /* the point rows */
-    const uint32_t sB = sA + tile_bytes;                   /* nstages centroid tiles */
-    const uint32_t sC = sB + nstages * tile_bytes;         /* WG_CN_SLOTS x 128 |c|^2 */
-    const float *cn_s = (const float *)(wg_smem + (sC - raw));
+    const uint32_t tile_bytes = kchunks * WG_BCHUNK_BYTES; /* one centroid tile, all of d */
+    const uint32_t sA = (raw + 1023u) & ~1023u;             /* the point rows */
+    const uint32_t sB = sA + kchunks * WG_ACHUNK_BYTES;     /* nstages centroid tiles */
+    const uint32_t sC = sB + nstages * tile_bytes;          /* WG_CN_SLOTS x WG_BN biases */
+    float *cn_s = (float *)(wg_smem + (sC - raw));
 
     const int tid = threadIdx.x, wg = tid >> 7, w = (tid >> 5) & 3, lane = tid & 31;
     const int g = lane >> 2, t = lane & 3;
@@ -133,48 +135,53 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2, m = A.ip ? 0.f : -0.5f * s2;
     const uint32_t ntiles = (k + WG_BN - 1) / WG_BN;
 
-    /* Loads: two threads per row, 4 pieces (64 bytes) of each chunk each,
-     * zero-filled past the row's end and for rows out of range. */
-    const uint32_t lrow = tid >> 1, lp = (tid & 1) * 4;
-    const bool arow_ok = p0 + lrow < A.n;
-    const char *xrow = (const char *)A.x + (b * A.n + (arow_ok ? p0 + lrow : 0)) * xd * 2;
+    /* The point rows, one per thread, zero-filled past the row's end and
+     * for rows out of range. */
+    {
+        const bool ok_row = p0 + tid < A.n;
+        const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * 2;
+        for (uint32_t c = 0; c < kchunks; c++)
+#pragma unroll
+            for (uint32_t p = 0; p < 8; p++) {
+                /* F16HI: dimensions 64c.. are the hi halves of F16X3's
+                 * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
+                const uint32_t blk = 2 * c + p / 4;
+                const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * 64 + p * 8;
+                const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
+                wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * 2 : xrow,
+                        ok ? 16 : 0);
+            }
+    }
+
+    /* Centroid tiles: 4 threads per row, 2 pieces of each chunk each. */
+    const uint32_t lrow = tid >> 2, lp = (tid & 3) * 2;
     const char *cbase = (const char *)A.c + b * A.k * d * 2;
     const float *cnorm = A.cnorm + b * A.k;
-    for (uint32_t c = 0; c < kchunks; c++)
-#pragma unroll
-        for (uint32_t q = 0; q < 4; q++) {
-            const uint32_t p = lp + q;
-            /* F16HI: dimensions 64c.. are the hi halves of F16X3's blocks
-             * 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
-            const uint32_t blk = 2 * c + p / 4;
-            const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * 64 + p * 8;
-            const bool ok = arow_ok && (TOP2 ? blk * 64 < xd : e < d);
-            wg_cp16(sA + c * WG_CHUNK_BYTES + wg_swz(lrow, p), ok ? xrow + e * 2 : xrow,
-                    ok ? 16 : 0);
-        }
-
     uint32_t ist = 0; /* the next tile to load */
+    float bias_next = 0.f;
     auto issue = [&]() {
         if (ist < ntiles) {
             const uint32_t col = ist * WG_BN + lrow, stage = ist % nstages;
             const char *crow = cbase + (size_t)(col < k ? col : 0) * d * 2;
             for (uint32_t c = 0; c < kchunks; c++)
 #pragma unroll
-                for (uint32_t q = 0; q < 4; q++) {
+                for (uint32_t q = 0; q < 2; q++) {
                     const uint32_t p = lp + q, e = c * 64 + p * 8;
                     const bool ok = col < k && e < d;
-                    wg_cp16(sB + stage * tile_bytes + c * WG_CHUNK_BYTES + wg_swz(lrow, p),
+                    wg_cp16(sB + stage * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(lrow, p),
                             ok ? crow + e * 2 : crow, ok ? 16 : 0);
                 }
-            /* The tile's |c|^2 (rows may be unaligned: 4-byte copies), in a
-             * ring of its own: tile j's is read by its fold in iteration
-             * j + 1, and slot j % 8 is next written in iteration
-             * j + 9 - nstages, later. */
-            if (tid < WG_BN) {
-                const uint32_t cc = ist * WG_BN + tid;
-                wg_cp4(sC + ((ist % WG_CN_SLOTS) * WG_BN + tid) * 4, cnorm + (cc < k ? cc : 0),
-                       cc < k ? 4 : 0);
-            }
+        }
+        /* Each column's bias -|c|^2 s^2 / 2 (0 for inner product, -inf past
+         * k) in a ring of its own, computed once per block: loaded here for
+         * tile ist, stored at the next call. Tile t's is stored in iteration
+         * t + 2 - nstages, read by its fold in iteration t + 1 (a barrier
+         * between), and slot t % 8 is next stored in iteration t + 10 -
+         * nstages. */
+        if (tid < WG_BN) {
+            if (ist > 0 && ist <= ntiles) cn_s[((ist - 1) % WG_CN_SLOTS) * WG_BN + tid] = bias_next;
+            const uint32_t cc = ist * WG_BN + tid;
+            if (ist < ntiles) bias_next = cc < k ? m * __ldg(cnorm + cc) : -INFINITY;
         }
         ist++;
         cp_async_commit(); /* always: keeps the group count uniform */
@@ -183,43 +190,74 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
 #pragma unroll 1
     for (uint32_t i = 0; i + 1 < nstages; i++) issue();
 
-    /* Thread (warp w of warpgroup wg, lane 4g + t) holds rows 16w + g + 8h
-     * (h = 0, 1) of its warpgroup's 64, columns 8i + 2t + jj of the tile:
-     * accumulator 4i + 2h + jj. */
+    /* Thread (warp w of warpgroup wg, lane 4g + t) holds, for each of its
+     * warpgroup's two 64-row MMA tiles mt, rows 16w + g + 8h (h = 0, 1),
+     * columns 8i + 2t + jj of the tile: accumulator 32mt + 4i + 2h + jj.
+     * Its rows r = 2mt + h. */
     float acc0[64], acc1[64];
-    float bv[2] = {-INFINITY, -INFINITY}, sv[2] = {-INFINITY, -INFINITY};
-    uint32_t bi[2] = {0xffffffffu, 0xffffffffu};
+    float bv[4], sv[4];
+    uint32_t bi[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        bv[r] = sv[r] = -INFINITY;
+        bi[r] = 0xffffffffu;
+    }
 
-    /* Tile j's values into the running maxima of -v s^2 (TOP2: the second
-     * largest too): the MMAs gave x.c s^2; each column adds -|c|^2 s^2 / 2
-     * (0 for inner product, -inf past k). */
+    /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
+     * second largest) and its column (ties: the lower). The MMAs gave x.c
+     * s^2, the biases add -|c|^2 s^2 / 2. First the tile's maxima alone
+     * (fmaxf, 2 independent chains per row: compare-and-select chains per
+     * value kept the ALU pipe busy with its latency exposed), and only where
+     * a row's tile maximum beats its running best, a second pass for that
+     * maximum's lowest column. */
     auto fold = [&](float (&a)[64], uint32_t j) {
-        const float *cn = cn_s + (j % WG_CN_SLOTS) * WG_BN;
-        const uint32_t cb = j * WG_BN + 2 * t;
+        const float *bias = cn_s + (j % WG_CN_SLOTS) * WG_BN + 2 * t;
+        float2 bb[8];
 #pragma unroll
-        for (int i = 0; i < 16; i++) {
-            const float2 cv = *(const float2 *)(cn + 8 * i + 2 * t);
-            const float add[2] = {cb + 8 * i < k ? m * cv.x : -INFINITY,
-                                  cb + 8 * i + 1 < k ? m * cv.y : -INFINITY};
+        for (int i = 0; i < 8; i++) bb[i] = *(const float2 *)(bias + 8 * i);
 #pragma unroll
-            for (int jj = 0; jj < 2; jj++)
+        for (int r = 0; r < 4; r++) {
+            const int base = (r >> 1) * 32 + (r & 1) * 2;
+            float t1[2] = {-INFINITY, -INFINITY}, t2[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const float v = a[4 * i + 2 * h + jj] + add[jj];
-                    if (TOP2) sv[h] = fmaxf(sv[h], fminf(v, bv[h]));
-                    if (v > bv[h]) { bv[h] = v; bi[h] = cb + 8 * i + jj; }
+            for (int i = 0; i < 8; i++)
+#pragma unroll
+                for (int jj = 0; jj < 2; jj++) {
+                    const float v = a[base + 4 * i + jj] + (jj ? bb[i].y : bb[i].x);
+                    if (TOP2) t2[jj] = fmaxf(t2[jj], fminf(v, t1[jj]));
+                    t1[jj] = fmaxf(t1[jj], v);
                 }
+            /* the tile's two largest */
+            const float m1 = fmaxf(t1[0], t1[1]);
+            const float m2 = TOP2 ? fmaxf(fmaxf(t2[0], t2[1]), fminf(t1[0], t1[1])) : 0.f;
+            if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
+            if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
+                uint32_t col = 0;
+#pragma unroll
+                for (int i = 7; i >= 0; i--)
+#pragma unroll
+                    for (int jj = 1; jj >= 0; jj--)
+                        if (wg_add(a[base + 4 * i + jj], jj ? bb[i].y : bb[i].x) == m1)
+                            col = j * WG_BN + 2 * t + 8 * i + jj;
+                bv[r] = m1;
+                bi[r] = col;
+            }
         }
     };
-    const uint64_t dA = wg_desc(sA + wg * 64 * WG_ROW_BYTES), dB = wg_desc(sB);
+    /* warpgroup wg's two 64-row tiles of chunk 0, and centroid stage 0 */
+    const uint64_t dA = wg_desc(sA + wg * 128 * WG_ROW_BYTES), dB = wg_desc(sB);
     /* Tile j: its MMAs into cur (from zero), then, while they run, tile
      * j - 1's values (prev, complete) are folded; nothing is in flight when
      * the iteration ends (ptxas serializes wgmma across loop edges
      * otherwise). */
     auto tile = [&](float (&cur)[64], float (&prev)[64], uint32_t j) {
-        if (nstages == 4) cp_async_wait<2>(); /* tile j has landed */
-        else if (nstages == 3) cp_async_wait<1>();
-        else cp_async_wait<0>();
+        switch (nstages) { /* tile j has landed: nstages - 2 younger may not */
+        case 6: cp_async_wait<4>(); break;
+        case 5: cp_async_wait<3>(); break;
+        case 4: cp_async_wait<2>(); break;
+        case 3: cp_async_wait<1>(); break;
+        default: cp_async_wait<0>();
+        }
         wg_proxy_fence();
         __syncthreads(); /* ... for all; tile j - 1's stage is free */
         issue();         /* tile j + nstages - 1, into it */
@@ -230,8 +268,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         for (uint32_t c = 0; c < kchunks; c++)
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) /* 16 halves = 32 bytes per k-step */
-                wg_mma<KIND>(cur, dA + ((c * WG_CHUNK_BYTES + 32 * kk) >> 4),
-                             db + ((c * WG_CHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+                    wg_mma<KIND>(cur + 32 * mt,
+                                 dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
+                                 db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
         wg_commit();
         /* nothing older is in flight: this only lets ptxas see that prev
          * is complete (without it, it waits for cur before the fold) */
@@ -246,18 +287,19 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         tile(acc0, acc1, j);
         if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
     }
+    __syncthreads(); /* the last tile's biases (nstages = 2: stored in its own iteration) */
     if (ntiles & 1) fold(acc0, ntiles - 1);
     else fold(acc1, ntiles - 1);
     cp_async_wait<0>();
 
     /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
-     * writes its two rows. */
+     * writes its rows. */
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        float v = -bv[h] * inv_s2, v2 = -sv[h] * inv_s2;
-        uint32_t i = bi[h];
+    for (int r = 0; r < 4; r++) {
+        float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
+        uint32_t i = bi[r];
         asg_quad_reduce<TOP2>(v, i, v2);
-        const size_t q = p0 + 64 * wg + 16 * w + g + 8 * h;
+        const size_t q = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
         if (t == 0 && q < A.n) asg_write_row<TOP2>(A, b, q, v, v2, i);
     }
 }
@@ -282,11 +324,11 @@ static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kch
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     if (kind != FKM_ASG_F16HI && !A.vec_ok) return false; /* 16-byte copies */
-    /* the point rows, 2 to 4 centroid tiles (as many as fit), |c|^2 ring */
-    const size_t kchunks = (A.d + 63) / 64, tile = kchunks * WG_CHUNK_BYTES;
-    const size_t fixed = 1024 + tile + (size_t)WG_CN_SLOTS * WG_BN * sizeof(float);
+    /* the point rows, 2 to 6 centroid tiles (as many as fit), the biases */
+    const size_t kchunks = (A.d + 63) / 64, tile = kchunks * WG_BCHUNK_BYTES;
+    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES + (size_t)WG_CN_SLOTS * WG_BN * sizeof(float);
     if (fixed + 2 * tile > WG_SMEM_MAX) return false;
-    const size_t nstages = (WG_SMEM_MAX - fixed) / tile < 4 ? (WG_SMEM_MAX - fixed) / tile : 4;
+    const size_t fit = (WG_SMEM_MAX - fixed) / tile, nstages = fit < 6 ? fit : 6;
     const size_t bytes = fixed + nstages * tile;
     const uint32_t kc = (uint32_t)kchunks, ns = (uint32_t)nstages;
     switch (kind) {
