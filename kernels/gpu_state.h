@@ -67,7 +67,7 @@ typedef struct fkm_gpu_state {
     void *base;              /* the one allocation all of the above live in */
 } fkm_gpu_state;
 
-#define FKM_OBJ_BLOCKS 64
+#define FKM_OBJ_BLOCKS 256
 #define FKM_UPD_CHUNK 2048u /* rows per update chunk (see update_sort.cu) */
 
 /* Every group has >= 1 chunk; only groups over FKM_UPD_CHUNK rows more. */

@@ -24,15 +24,21 @@ __device__ double block_sum_d(double v, double *sh) {
     return v;
 }
 
+/* Each thread sums its strided distances in 4 independent partial sums,
+ * 4 loads in flight (one chain of dependent double adds left the kernel at
+ * 27 us for 1M distances, 200 us for 8M). */
 __global__ void objective_part_kernel(const float *dist, size_t n, double *part) {
     __shared__ double sh[32];
-    size_t b = blockIdx.y;
-    double acc = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        acc += dist[b * n + i];
-    acc = block_sum_d(acc, sh);
-    if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + blockIdx.x] = acc;
+    const size_t b = blockIdx.y, stride = (size_t)gridDim.x * blockDim.x;
+    const float *db = dist + b * n;
+    double acc[4] = {0, 0, 0, 0};
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride)
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc[u] += db[i + u * stride];
+    for (; i < n; i += stride) acc[0] += db[i];
+    double sum = block_sum_d((acc[0] + acc[1]) + (acc[2] + acc[3]), sh);
+    if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + blockIdx.x] = sum;
 }
 
 /* One block per problem. */
