@@ -32,8 +32,12 @@
 #if FKM_USE_WGMMA
 #define WG_BM 256        /* point rows per block: 2 warpgroups x 2 x 64 */
 #define WG_BN 64         /* centroids per tile */
-#define WG_THREADS 256
-#define WG_CN_SLOTS 8    /* tiles of column biases in shared memory (see issue) */
+#define WG_CONSUMERS 256 /* 2 warpgroups: one point row per thread */
+#define WG_THREADS (WG_CONSUMERS + 128) /* and one producer warpgroup */
+/* registers per thread: 128 x 40 + 256 x 232 <= 64K */
+#define WG_PRODUCER_REGS 40
+#define WG_CONSUMER_REGS 232
+#define WG_MAX_STAGES 6
 #define WG_ROW_BYTES 128 /* a chunk of a row: 64 halves, one swizzle span */
 #define WG_ACHUNK_BYTES (WG_BM * WG_ROW_BYTES) /* 32 KB: a chunk of the point rows */
 #define WG_BCHUNK_BYTES (WG_BN * WG_ROW_BYTES) /* 8 KB: a chunk of a centroid tile */
@@ -65,9 +69,33 @@ __device__ __forceinline__ void wg_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 }
 /* cp.async writes are the generic proxy's; wgmma reads through the async
- * proxy: each writing thread fences before the barrier. */
+ * proxy: a fence between the two, after the data is known to have landed. */
 __device__ __forceinline__ void wg_proxy_fence() {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+/* mbarriers in shared memory: each stage has a "full" barrier (the
+ * producer's copies and biases have landed) and an "empty" one (every
+ * consumer warp is done with the stage). */
+__device__ __forceinline__ void mb_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mb_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+/* an arrival once this thread's earlier cp.async have landed */
+__device__ __forceinline__ void mb_arrive_cp_async(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\n"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+    } while (!done);
 }
 /* a + b, rounded as the compiler's own fp32 add, but never merged with it:
  * the fold's second pass must find the very sums of its first. */
@@ -123,8 +151,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     const uint32_t tile_bytes = kchunks * WG_BCHUNK_BYTES; /* one centroid tile, all of d */
     const uint32_t sA = (raw + 1023u) & ~1023u;             /* the point rows */
     const uint32_t sB = sA + kchunks * WG_ACHUNK_BYTES;     /* nstages centroid tiles */
-    const uint32_t sC = sB + nstages * tile_bytes;          /* WG_CN_SLOTS x WG_BN biases */
+    const uint32_t sC = sB + nstages * tile_bytes;          /* nstages x WG_BN biases */
+    const uint32_t sBar = sC + WG_MAX_STAGES * WG_BN * 4;   /* full[], empty[] */
     float *cn_s = (float *)(wg_smem + (sC - raw));
+    auto full = [&](uint32_t st) { return sBar + 8 * st; };
+    auto empty = [&](uint32_t st) { return sBar + 8 * (WG_MAX_STAGES + st); };
 
     const int tid = threadIdx.x, wg = tid >> 7, w = (tid >> 5) & 3, lane = tid & 31;
     const int g = lane >> 2, t = lane & 3;
@@ -134,173 +165,184 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d, xd = TOP2 ? (uint32_t)A.xd : d;
     const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2, m = A.ip ? 0.f : -0.5f * s2;
     const uint32_t ntiles = (k + WG_BN - 1) / WG_BN;
+    if (tid == 0)
+        for (uint32_t st = 0; st < nstages; st++) {
+            mb_init(full(st), WG_THREADS - WG_CONSUMERS + 1); /* copies per thread, biases */
+            mb_init(empty(st), WG_CONSUMERS / 32);
+        }
+    __syncthreads();
 
-    /* The point rows, one per thread, zero-filled past the row's end and
-     * for rows out of range. */
-    {
-        const bool ok_row = p0 + tid < A.n;
-        const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * 2;
-        for (uint32_t c = 0; c < kchunks; c++)
+    /* One warpgroup produces, two consume: each role one branch, so that
+     * setmaxnreg moves registers from the producer (a few) to the
+     * consumers (two accumulator sets). */
+    if (tid >= WG_CONSUMERS) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(WG_PRODUCER_REGS));
+        /* The producer: tile j into stage j % nstages once the consumers
+         * are done with the tile before it there (2 threads per centroid
+         * row), and the tile's column biases -|c|^2 s^2 / 2 (0 for inner
+         * product, -inf past k). */
+        const char *cbase = (const char *)A.c + b * A.k * d * 2;
+        const float *cnorm = A.cnorm + b * A.k;
+        const uint32_t pt = tid - WG_CONSUMERS; /* 0 .. 127 */
+#pragma unroll 1
+        for (uint32_t j = 0; j < ntiles; j++) {
+            const uint32_t st = j % nstages;
+            if (j >= nstages) mb_wait(empty(st), (j / nstages - 1) & 1);
+            {
+                const uint32_t r = pt >> 1, col = j * WG_BN + r; /* 2 threads per row */
+                const char *crow = cbase + (size_t)(col < k ? col : 0) * d * 2;
+                for (uint32_t c = 0; c < kchunks; c++)
 #pragma unroll
-            for (uint32_t p = 0; p < 8; p++) {
-                /* F16HI: dimensions 64c.. are the hi halves of F16X3's
-                 * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
-                const uint32_t blk = 2 * c + p / 4;
-                const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * 64 + p * 8;
-                const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
-                wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * 2 : xrow,
-                        ok ? 16 : 0);
+                    for (uint32_t q = 0; q < 4; q++) {
+                        const uint32_t p = (pt & 1) * 4 + q, e = c * 64 + p * 8;
+                        const bool ok = col < k && e < d;
+                        wg_cp16(sB + st * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(r, p),
+                                ok ? crow + e * 2 : crow, ok ? 16 : 0);
+                    }
+                if (pt < WG_BN) {
+                    const uint32_t cc = j * WG_BN + pt;
+                    cn_s[st * WG_BN + pt] = cc < k ? m * __ldg(cnorm + cc) : -INFINITY;
+                }
             }
-    }
+            mb_arrive_cp_async(full(st));
+            /* the biases: after every producer thread's stores */
+            asm volatile("bar.sync 2, %0;" ::"n"(WG_THREADS - WG_CONSUMERS) : "memory");
+            if (pt == 0) mb_arrive(full(st));
+        }
+        asm volatile("cp.async.wait_all;" ::: "memory");
+    } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(WG_CONSUMER_REGS));
 
-    /* Centroid tiles: 4 threads per row, 2 pieces of each chunk each. */
-    const uint32_t lrow = tid >> 2, lp = (tid & 3) * 2;
-    const char *cbase = (const char *)A.c + b * A.k * d * 2;
-    const float *cnorm = A.cnorm + b * A.k;
-    uint32_t ist = 0; /* the next tile to load */
-    float bias_next = 0.f;
-    auto issue = [&]() {
-        if (ist < ntiles) {
-            const uint32_t col = ist * WG_BN + lrow, stage = ist % nstages;
-            const char *crow = cbase + (size_t)(col < k ? col : 0) * d * 2;
+        /* The consumers: 2 warpgroups, 128 point rows each. The rows, one per
+         * thread, zero-filled past the row's end and for rows out of range. */
+        {
+            const bool ok_row = p0 + tid < A.n;
+            const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * 2;
             for (uint32_t c = 0; c < kchunks; c++)
-#pragma unroll
-                for (uint32_t q = 0; q < 2; q++) {
-                    const uint32_t p = lp + q, e = c * 64 + p * 8;
-                    const bool ok = col < k && e < d;
-                    wg_cp16(sB + stage * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(lrow, p),
-                            ok ? crow + e * 2 : crow, ok ? 16 : 0);
+    #pragma unroll
+                for (uint32_t p = 0; p < 8; p++) {
+                    /* F16HI: dimensions 64c.. are the hi halves of F16X3's
+                     * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
+                    const uint32_t blk = 2 * c + p / 4;
+                    const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * 64 + p * 8;
+                    const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
+                    wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * 2 : xrow,
+                            ok ? 16 : 0);
                 }
+            cp_async_commit();
+            cp_async_wait<0>();
+            wg_proxy_fence();
+            asm volatile("bar.sync 1, %0;" ::"n"(WG_CONSUMERS) : "memory"); /* consumers only */
         }
-        /* Each column's bias -|c|^2 s^2 / 2 (0 for inner product, -inf past
-         * k) in a ring of its own, computed once per block: loaded here for
-         * tile ist, stored at the next call. Tile t's is stored in iteration
-         * t + 2 - nstages, read by its fold in iteration t + 1 (a barrier
-         * between), and slot t % 8 is next stored in iteration t + 10 -
-         * nstages. */
-        if (tid < WG_BN) {
-            if (ist > 0 && ist <= ntiles) cn_s[((ist - 1) % WG_CN_SLOTS) * WG_BN + tid] = bias_next;
-            const uint32_t cc = ist * WG_BN + tid;
-            if (ist < ntiles) bias_next = cc < k ? m * __ldg(cnorm + cc) : -INFINITY;
-        }
-        ist++;
-        cp_async_commit(); /* always: keeps the group count uniform */
-    };
-    /* the point rows join the first group */
-#pragma unroll 1
-    for (uint32_t i = 0; i + 1 < nstages; i++) issue();
 
-    /* Thread (warp w of warpgroup wg, lane 4g + t) holds, for each of its
-     * warpgroup's two 64-row MMA tiles mt, rows 16w + g + 8h (h = 0, 1),
-     * columns 8i + 2t + jj of the tile: accumulator 32mt + 4i + 2h + jj.
-     * Its rows r = 2mt + h. */
-    float acc0[64], acc1[64];
-    float bv[4], sv[4];
-    uint32_t bi[4];
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-        bv[r] = sv[r] = -INFINITY;
-        bi[r] = 0xffffffffu;
-    }
-
-    /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
-     * second largest) and its column (ties: the lower). The MMAs gave x.c
-     * s^2, the biases add -|c|^2 s^2 / 2. First the tile's maxima alone
-     * (fmaxf, 2 independent chains per row: compare-and-select chains per
-     * value kept the ALU pipe busy with its latency exposed), and only where
-     * a row's tile maximum beats its running best, a second pass for that
-     * maximum's lowest column. */
-    auto fold = [&](float (&a)[64], uint32_t j) {
-        const float *bias = cn_s + (j % WG_CN_SLOTS) * WG_BN + 2 * t;
-        float2 bb[8];
-#pragma unroll
-        for (int i = 0; i < 8; i++) bb[i] = *(const float2 *)(bias + 8 * i);
-#pragma unroll
+        /* Thread (warp w of warpgroup wg, lane 4g + t) holds, for each of its
+         * warpgroup's two 64-row MMA tiles mt, rows 16w + g + 8h (h = 0, 1),
+         * columns 8i + 2t + jj of the tile: accumulator 32mt + 4i + 2h + jj.
+         * Its rows r = 2mt + h. */
+        float acc0[64], acc1[64];
+        float bv[4], sv[4];
+        uint32_t bi[4];
+    #pragma unroll
         for (int r = 0; r < 4; r++) {
-            const int base = (r >> 1) * 32 + (r & 1) * 2;
-            float t1[2] = {-INFINITY, -INFINITY}, t2[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-#pragma unroll
-                for (int jj = 0; jj < 2; jj++) {
-                    const float v = a[base + 4 * i + jj] + (jj ? bb[i].y : bb[i].x);
-                    if (TOP2) t2[jj] = fmaxf(t2[jj], fminf(v, t1[jj]));
-                    t1[jj] = fmaxf(t1[jj], v);
-                }
-            /* the tile's two largest */
-            const float m1 = fmaxf(t1[0], t1[1]);
-            const float m2 = TOP2 ? fmaxf(fmaxf(t2[0], t2[1]), fminf(t1[0], t1[1])) : 0.f;
-            if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
-            if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
-                uint32_t col = 0;
-#pragma unroll
-                for (int i = 7; i >= 0; i--)
-#pragma unroll
-                    for (int jj = 1; jj >= 0; jj--)
-                        if (wg_add(a[base + 4 * i + jj], jj ? bb[i].y : bb[i].x) == m1)
-                            col = j * WG_BN + 2 * t + 8 * i + jj;
-                bv[r] = m1;
-                bi[r] = col;
-            }
+            bv[r] = sv[r] = -INFINITY;
+            bi[r] = 0xffffffffu;
         }
-    };
-    /* warpgroup wg's two 64-row tiles of chunk 0, and centroid stage 0 */
-    const uint64_t dA = wg_desc(sA + wg * 128 * WG_ROW_BYTES), dB = wg_desc(sB);
-    /* Tile j: its MMAs into cur (from zero), then, while they run, tile
-     * j - 1's values (prev, complete) are folded; nothing is in flight when
-     * the iteration ends (ptxas serializes wgmma across loop edges
-     * otherwise). */
-    auto tile = [&](float (&cur)[64], float (&prev)[64], uint32_t j) {
-        switch (nstages) { /* tile j has landed: nstages - 2 younger may not */
-        case 6: cp_async_wait<4>(); break;
-        case 5: cp_async_wait<3>(); break;
-        case 4: cp_async_wait<2>(); break;
-        case 3: cp_async_wait<1>(); break;
-        default: cp_async_wait<0>();
-        }
-        wg_proxy_fence();
-        __syncthreads(); /* ... for all; tile j - 1's stage is free */
-        issue();         /* tile j + nstages - 1, into it */
-        const uint64_t db = dB + (((j % nstages) * tile_bytes) >> 4);
-        wg_hold(cur);
-        wg_fence();
-#pragma unroll(KC ? KC : 1)
-        for (uint32_t c = 0; c < kchunks; c++)
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) /* 16 halves = 32 bytes per k-step */
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++)
-                    wg_mma<KIND>(cur + 32 * mt,
-                                 dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
-                                 db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
-        wg_commit();
-        /* nothing older is in flight: this only lets ptxas see that prev
-         * is complete (without it, it waits for cur before the fold) */
-        wg_wait<1>();
-        wg_hold(prev);
-        if (j > 0) fold(prev, j - 1);
-        wg_wait<0>();
-        wg_hold(cur);
-    };
-#pragma unroll 1
-    for (uint32_t j = 0; j < ntiles; j += 2) {
-        tile(acc0, acc1, j);
-        if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
-    }
-    __syncthreads(); /* the last tile's biases (nstages = 2: stored in its own iteration) */
-    if (ntiles & 1) fold(acc0, ntiles - 1);
-    else fold(acc1, ntiles - 1);
-    cp_async_wait<0>();
 
-    /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
-     * writes its rows. */
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-        float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
-        uint32_t i = bi[r];
-        asg_quad_reduce<TOP2>(v, i, v2);
-        const size_t q = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
-        if (t == 0 && q < A.n) asg_write_row<TOP2>(A, b, q, v, v2, i);
+        /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
+         * second largest) and its column (ties: the lower). The MMAs gave x.c
+         * s^2, the biases add -|c|^2 s^2 / 2. First the tile's maxima alone
+         * (fmaxf, 2 independent chains per row: compare-and-select chains per
+         * value kept the ALU pipe busy with its latency exposed), and only where
+         * a row's tile maximum beats its running best, a second pass for that
+         * maximum's lowest column. */
+        auto fold = [&](float (&a)[64], uint32_t j) {
+            const float *bias = cn_s + (j % nstages) * WG_BN + 2 * t;
+            float2 bb[8];
+    #pragma unroll
+            for (int i = 0; i < 8; i++) bb[i] = *(const float2 *)(bias + 8 * i);
+    #pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int base = (r >> 1) * 32 + (r & 1) * 2;
+                float t1[2] = {-INFINITY, -INFINITY}, t2[2] = {-INFINITY, -INFINITY};
+    #pragma unroll
+                for (int i = 0; i < 8; i++)
+    #pragma unroll
+                    for (int jj = 0; jj < 2; jj++) {
+                        const float v = a[base + 4 * i + jj] + (jj ? bb[i].y : bb[i].x);
+                        if (TOP2) t2[jj] = fmaxf(t2[jj], fminf(v, t1[jj]));
+                        t1[jj] = fmaxf(t1[jj], v);
+                    }
+                /* the tile's two largest */
+                const float m1 = fmaxf(t1[0], t1[1]);
+                const float m2 = TOP2 ? fmaxf(fmaxf(t2[0], t2[1]), fminf(t1[0], t1[1])) : 0.f;
+                if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
+                if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
+                    uint32_t col = 0;
+    #pragma unroll
+                    for (int i = 7; i >= 0; i--)
+    #pragma unroll
+                        for (int jj = 1; jj >= 0; jj--)
+                            if (wg_add(a[base + 4 * i + jj], jj ? bb[i].y : bb[i].x) == m1)
+                                col = j * WG_BN + 2 * t + 8 * i + jj;
+                    bv[r] = m1;
+                    bi[r] = col;
+                }
+            }
+        };
+        /* warpgroup wg's two 64-row tiles of chunk 0, and centroid stage 0 */
+        const uint64_t dA = wg_desc(sA + wg * 128 * WG_ROW_BYTES), dB = wg_desc(sB);
+        /* Tile j: once its stage is full, its MMAs into cur (from zero), then,
+         * while they run, tile j - 1's values (prev, complete) are folded and
+         * its stage handed back to the producer. Nothing is in flight when the
+         * iteration ends (ptxas serializes wgmma across loop edges otherwise);
+         * the warpgroups go at their own pace, no block-wide barrier. */
+        auto tile = [&](float (&cur)[64], float (&prev)[64], uint32_t j) {
+            const uint32_t st = j % nstages;
+            mb_wait(full(st), (j / nstages) & 1);
+            wg_proxy_fence();
+            const uint64_t db = dB + ((st * tile_bytes) >> 4);
+            wg_hold(cur);
+            wg_fence();
+    #pragma unroll(KC ? KC : 1)
+            for (uint32_t c = 0; c < kchunks; c++)
+    #pragma unroll
+                for (int kk = 0; kk < 4; kk++) /* 16 halves = 32 bytes per k-step */
+    #pragma unroll
+                    for (int mt = 0; mt < 2; mt++)
+                        wg_mma<KIND>(cur + 32 * mt,
+                                     dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
+                                     db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
+            wg_commit();
+            /* nothing older is in flight: this only lets ptxas see that prev
+             * is complete (without it, it waits for cur before the fold) */
+            wg_wait<1>();
+            wg_hold(prev);
+            if (j > 0) {
+                fold(prev, j - 1);
+                __syncwarp();
+                if (lane == 0) mb_arrive(empty((j - 1) % nstages));
+            }
+            wg_wait<0>();
+            wg_hold(cur);
+        };
+    #pragma unroll 1
+        for (uint32_t j = 0; j < ntiles; j += 2) {
+            tile(acc0, acc1, j);
+            if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
+        }
+        if (ntiles & 1) fold(acc0, ntiles - 1);
+        else fold(acc1, ntiles - 1);
+
+        /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
+         * writes its rows. */
+    #pragma unroll
+        for (int r = 0; r < 4; r++) {
+            float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
+            uint32_t i = bi[r];
+            asg_quad_reduce<TOP2>(v, i, v2);
+            const size_t q = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
+            if (t == 0 && q < A.n) asg_write_row<TOP2>(A, b, q, v, v2, i);
+        }
     }
 }
 
@@ -324,11 +366,14 @@ static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kch
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     if (kind != FKM_ASG_F16HI && !A.vec_ok) return false; /* 16-byte copies */
-    /* the point rows, 2 to 6 centroid tiles (as many as fit), the biases */
+    /* the point rows, 2 to 6 centroid tiles (as many as fit), their biases
+     * and barriers */
     const size_t kchunks = (A.d + 63) / 64, tile = kchunks * WG_BCHUNK_BYTES;
-    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES + (size_t)WG_CN_SLOTS * WG_BN * sizeof(float);
+    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES +
+                         (size_t)WG_MAX_STAGES * (WG_BN * sizeof(float) + 16);
     if (fixed + 2 * tile > WG_SMEM_MAX) return false;
-    const size_t fit = (WG_SMEM_MAX - fixed) / tile, nstages = fit < 6 ? fit : 6;
+    const size_t fit = (WG_SMEM_MAX - fixed) / tile;
+    const size_t nstages = fit < WG_MAX_STAGES ? fit : WG_MAX_STAGES;
     const size_t bytes = fixed + nstages * tile;
     const uint32_t kc = (uint32_t)kchunks, ns = (uint32_t)nstages;
     switch (kind) {
