@@ -35,6 +35,7 @@ struct AsgArgs {
     uint32_t *unc, *unc_count;
     const float *cmax;
     float dreal;
+    float *bias;          /* wgmma: batch * fkm_bias_cols(k) column biases */
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
 };

@@ -610,7 +610,7 @@ static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t by
 template <int KIND>
 static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
     constexpr bool PADDED = KIND == FKM_ASG_F16X3 || KIND == FKM_ASG_F16HI;
-    if (AsgKind<KIND>::MAXFOLD && KIND != FKM_ASG_TF32 && fkm_assign_wgmma(A, KIND, batch, stream))
+    if (AsgKind<KIND>::MAXFOLD && fkm_assign_wgmma(A, KIND, batch, stream))
         return;
     if (PADDED || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
@@ -665,6 +665,7 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.unc = A.unc_count = NULL;
     A.cmax = NULL;
     A.dreal = (float)s->d;
+    A.bias = s->bias;
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;

@@ -1,23 +1,25 @@
 /* assign_wgmma.cu — FlashAssign on Hopper's warpgroup MMA (wgmma, sm_90a)
- * for the kinds with one 16-bit product per pair: fp16, bf16, and fp32
+ * for the kinds with one product per pair: tf32, fp16, bf16, and fp32
  * precision's certified search (F16HI: the points' F16X3 hi halves, the
  * fp16 centroid copy). Same results contract as assign_mma.cu's kernels
- * (accumulators start at -|c|^2 s^2 / 2, the fold keeps the largest value,
- * ties go to the lower index); what changes is how the products are made.
+ * (the largest x.c s^2 - |c|^2 s^2 / 2 per row, ties to the lower index;
+ * tf32 operands rounded to nearest, as there); what changes is how the
+ * products are made.
  *
  * mma.sync (assign_mma.cu) loads every operand fragment into registers
  * with ldmatrix and keeps a warp busy issuing MMAs: on an H200 it stopped
  * at 30-45 % of the GEMM ceiling. wgmma reads both operands straight from
  * shared memory and runs asynchronously, so a warpgroup can fold one
  * centroid tile's values while the tensor cores compute the next tile:
- *  - a block = 2 warpgroups = 256 point rows (2 x 64 each, m64n64k16),
- *    resident in shared memory for the whole kernel, d in chunks of 64
- *    halves. 256 rather than 128 rows: every block reads all K centroids
+ *  - a block = 2 warpgroups = 256 point rows (2 x 64 each, m64n64k16 or
+ *    m64n64k8 for tf32), resident in shared memory for the whole kernel, d
+ *    in 128-byte chunks (64 halves, 32 tf32). 256 rather than 128 rows: every block reads all K centroids
  *    from L2, and with 128-row blocks that traffic (8.6 GB per iteration
  *    for N = 1M, K = 4096, d = 128) held the kernel to ~40 % of the MMA
  *    ceiling on an H200;
- *  - centroid tiles of 64 rows (all of d) stream through 2 to 6 cp.async
- *    stages, as many as fit; each column's bias in a ring of its own;
+ *  - a producer warpgroup streams centroid tiles of 64 rows (all of d)
+ *    through 2 to 6 cp.async stages, as many as fit, tracked by mbarriers;
+ *    the two consumer warpgroups go at their own pace;
  *  - two accumulator sets: tile j's MMAs are issued, then tile j - 1's
  *    values are folded while they run. A tile's MMAs start from zero and
  *    the fold adds -|c|^2 s^2 / 2, and nothing is in flight across a loop
@@ -25,16 +27,20 @@
  *  - operands in the 128-byte swizzled K-major layout wgmma reads without
  *    bank conflicts: 16-byte piece p of row r at (p ^ (r % 8)) * 16.
  * Where the rows do not fit (a point tile and two centroid tiles: d up to
- * 256), or fp16/bf16 rows are not 16-byte aligned, assign_mma.cu's kernels
- * run instead. */
+ * 256 in halves, 128 in tf32), or rows are not 16-byte aligned, or tf32
+ * rows are one chunk (d <= 32), assign_mma.cu's kernels run instead. */
 #include "assign_common.cuh"
 
 #if FKM_USE_WGMMA
 #define WG_BM 256        /* point rows per block: 2 warpgroups x 2 x 64 */
-#define WG_BN 64         /* centroids per tile */
+#define WG_BN 64         /* centroids per tile (fkm_bias_cols pads to it) */
 #define WG_CONSUMERS 256 /* 2 warpgroups: one point row per thread */
 #define WG_THREADS (WG_CONSUMERS + 128) /* and one producer warpgroup */
-/* registers per thread: 128 x 40 + 256 x 232 <= 64K */
+/* Registers per thread. The block starts with 168 each (64K / 384, in
+ * steps of 8) and setmaxnreg only moves them between its warpgroups: the
+ * producer frees (168 - 40) x 128, the consumers take (232 - 168) x 256,
+ * the same number. Taking more than is freed waits forever (48 / 232 hung
+ * the GPU tests on an H200). */
 #define WG_PRODUCER_REGS 40
 #define WG_CONSUMER_REGS 232
 #define WG_MAX_STAGES 6
@@ -129,14 +135,45 @@ __device__ __forceinline__ void wg_hold(float (&d)[64]) {
    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),\
    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
     : "l"(da), "l"(db), "r"(acc))
+/* The same for tf32 (k = 8: 32 bytes per k-step too; no transpose
+ * operands). */
+#define WG_MMA_TF32                                                                   \
+    asm volatile(                                                                     \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
+    "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 "                           \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13," \
+    "%14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26," \
+    "%27, %28, %29, %30, %31}, %32, %33, p, 1, 1;\n}\n" \
+    :                                                                                 \
+   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),\
+   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),\
+   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),\
+   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
+    : "l"(da), "l"(db), "r"(acc))
 template <int KIND>
 __device__ __forceinline__ void wg_mma(float *d, uint64_t da, uint64_t db, int acc) {
-    if constexpr (KIND == FKM_ASG_BF16)
+    if constexpr (KIND == FKM_ASG_TF32)
+        WG_MMA_TF32;
+    else if constexpr (KIND == FKM_ASG_BF16)
         WG_MMA("bf16");
     else
         WG_MMA("f16");
 }
 #undef WG_MMA
+#undef WG_MMA_TF32
+
+/* Each column's bias -|c|^2 s^2 / 2 (0 for inner product, -inf for the
+ * padding past k), once per assignment: the kernel's fold adds it to x.c s^2
+ * (computing it there cost every thread a multiply and a mask per value;
+ * a shared ring filled by the producer cost a hand-off compute-sanitizer's
+ * racecheck could not follow). */
+__global__ void bias_kernel(const float *cnorm, const float *scale, size_t k, size_t cols,
+                            int ip, float *bias) {
+    const size_t b = blockIdx.y, c = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    const float s = scale[b];
+    bias[b * cols + c] = c >= k ? -INFINITY : ip ? 0.f : -0.5f * s * s * cnorm[b * k + c];
+}
 
 /* KC: chunks of 64 dimensions, a constant (d <= 128: KC = 2, the common
  * case) or 0, read from kchunks; in a run-time loop ptxas re-fences the
@@ -145,15 +182,15 @@ template <int KIND, int KC>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t nstages) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;       /* bytes per element */
+    constexpr uint32_t EC = WG_ROW_BYTES / EB, EP = 16 / EB;     /* per chunk, per piece */
     const uint32_t kchunks = KC ? KC : kchunks_arg;
     extern __shared__ __align__(16) uint8_t wg_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wg_smem);
     const uint32_t tile_bytes = kchunks * WG_BCHUNK_BYTES; /* one centroid tile, all of d */
     const uint32_t sA = (raw + 1023u) & ~1023u;             /* the point rows */
     const uint32_t sB = sA + kchunks * WG_ACHUNK_BYTES;     /* nstages centroid tiles */
-    const uint32_t sC = sB + nstages * tile_bytes;          /* nstages x WG_BN biases */
-    const uint32_t sBar = sC + WG_MAX_STAGES * WG_BN * 4;   /* full[], empty[] */
-    float *cn_s = (float *)(wg_smem + (sC - raw));
+    const uint32_t sBar = sB + nstages * tile_bytes;        /* full[], empty[] */
     auto full = [&](uint32_t st) { return sBar + 8 * st; };
     auto empty = [&](uint32_t st) { return sBar + 8 * (WG_MAX_STAGES + st); };
 
@@ -163,11 +200,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     const size_t p0 = (size_t)(blockIdx.x % A.tiles) * WG_BM;
     if (TOP2 && A.cmax[b] < 0.f) return; /* search skipped (assign_certify.cu) */
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d, xd = TOP2 ? (uint32_t)A.xd : d;
-    const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2, m = A.ip ? 0.f : -0.5f * s2;
+    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
     const uint32_t ntiles = (k + WG_BN - 1) / WG_BN;
     if (tid == 0)
         for (uint32_t st = 0; st < nstages; st++) {
-            mb_init(full(st), WG_THREADS - WG_CONSUMERS + 1); /* copies per thread, biases */
+            mb_init(full(st), WG_THREADS - WG_CONSUMERS); /* each producer thread's copies */
             mb_init(empty(st), WG_CONSUMERS / 32);
         }
     __syncthreads();
@@ -179,10 +216,8 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(WG_PRODUCER_REGS));
         /* The producer: tile j into stage j % nstages once the consumers
          * are done with the tile before it there (2 threads per centroid
-         * row), and the tile's column biases -|c|^2 s^2 / 2 (0 for inner
-         * product, -inf past k). */
-        const char *cbase = (const char *)A.c + b * A.k * d * 2;
-        const float *cnorm = A.cnorm + b * A.k;
+         * row). */
+        const char *cbase = (const char *)A.c + b * A.k * d * EB;
         const uint32_t pt = tid - WG_CONSUMERS; /* 0 .. 127 */
 #pragma unroll 1
         for (uint32_t j = 0; j < ntiles; j++) {
@@ -190,24 +225,18 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             if (j >= nstages) mb_wait(empty(st), (j / nstages - 1) & 1);
             {
                 const uint32_t r = pt >> 1, col = j * WG_BN + r; /* 2 threads per row */
-                const char *crow = cbase + (size_t)(col < k ? col : 0) * d * 2;
+                const char *crow = cbase + (size_t)(col < k ? col : 0) * d * EB;
+#pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++)
 #pragma unroll
                     for (uint32_t q = 0; q < 4; q++) {
-                        const uint32_t p = (pt & 1) * 4 + q, e = c * 64 + p * 8;
+                        const uint32_t p = (pt & 1) * 4 + q, e = c * EC + p * EP;
                         const bool ok = col < k && e < d;
                         wg_cp16(sB + st * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(r, p),
-                                ok ? crow + e * 2 : crow, ok ? 16 : 0);
+                                ok ? crow + e * EB : crow, ok ? 16 : 0);
                     }
-                if (pt < WG_BN) {
-                    const uint32_t cc = j * WG_BN + pt;
-                    cn_s[st * WG_BN + pt] = cc < k ? m * __ldg(cnorm + cc) : -INFINITY;
-                }
             }
             mb_arrive_cp_async(full(st));
-            /* the biases: after every producer thread's stores */
-            asm volatile("bar.sync 2, %0;" ::"n"(WG_THREADS - WG_CONSUMERS) : "memory");
-            if (pt == 0) mb_arrive(full(st));
         }
         asm volatile("cp.async.wait_all;" ::: "memory");
     } else {
@@ -217,20 +246,32 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
          * thread, zero-filled past the row's end and for rows out of range. */
         {
             const bool ok_row = p0 + tid < A.n;
-            const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * 2;
+            const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * EB;
             for (uint32_t c = 0; c < kchunks; c++)
-    #pragma unroll
+#pragma unroll
                 for (uint32_t p = 0; p < 8; p++) {
                     /* F16HI: dimensions 64c.. are the hi halves of F16X3's
                      * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
                     const uint32_t blk = 2 * c + p / 4;
-                    const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * 64 + p * 8;
+                    const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * EC + p * EP;
                     const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
-                    wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * 2 : xrow,
+                    wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * EB : xrow,
                             ok ? 16 : 0);
                 }
             cp_async_commit();
             cp_async_wait<0>();
+            if (KIND == FKM_ASG_TF32) /* the row to tf32, rounded to nearest (see gpu_upload.cu) */
+#pragma unroll 1
+                for (uint32_t c = 0; c < kchunks; c++) {
+                    float *row = (float *)(wg_smem + (sA - raw) + c * WG_ACHUNK_BYTES +
+                                           tid * WG_ROW_BYTES);
+#pragma unroll
+                    for (int e = 0; e < 32; e++) {
+                        uint32_t r;
+                        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(row[e]));
+                        row[e] = __uint_as_float(r);
+                    }
+                }
             wg_proxy_fence();
             asm volatile("bar.sync 1, %0;" ::"n"(WG_CONSUMERS) : "memory"); /* consumers only */
         }
@@ -242,7 +283,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         float acc0[64], acc1[64];
         float bv[4], sv[4];
         uint32_t bi[4];
-    #pragma unroll
+#pragma unroll
         for (int r = 0; r < 4; r++) {
             bv[r] = sv[r] = -INFINITY;
             bi[r] = 0xffffffffu;
@@ -250,23 +291,24 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
 
         /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
          * second largest) and its column (ties: the lower). The MMAs gave x.c
-         * s^2, the biases add -|c|^2 s^2 / 2. First the tile's maxima alone
+         * s^2, the biases (bias_kernel, through L1) add -|c|^2 s^2 / 2 (0
+         * for inner product, -inf past k). First the tile's maxima alone
          * (fmaxf, 2 independent chains per row: compare-and-select chains per
          * value kept the ALU pipe busy with its latency exposed), and only where
          * a row's tile maximum beats its running best, a second pass for that
          * maximum's lowest column. */
         auto fold = [&](float (&a)[64], uint32_t j) {
-            const float *bias = cn_s + (j % nstages) * WG_BN + 2 * t;
+            const float *bias = A.bias + b * ntiles * WG_BN + j * WG_BN + 2 * t; /* fkm_bias_cols */
             float2 bb[8];
-    #pragma unroll
-            for (int i = 0; i < 8; i++) bb[i] = *(const float2 *)(bias + 8 * i);
-    #pragma unroll
+#pragma unroll
+            for (int i = 0; i < 8; i++) bb[i] = __ldg((const float2 *)(bias + 8 * i));
+#pragma unroll
             for (int r = 0; r < 4; r++) {
                 const int base = (r >> 1) * 32 + (r & 1) * 2;
                 float t1[2] = {-INFINITY, -INFINITY}, t2[2] = {-INFINITY, -INFINITY};
-    #pragma unroll
+#pragma unroll
                 for (int i = 0; i < 8; i++)
-    #pragma unroll
+#pragma unroll
                     for (int jj = 0; jj < 2; jj++) {
                         const float v = a[base + 4 * i + jj] + (jj ? bb[i].y : bb[i].x);
                         if (TOP2) t2[jj] = fmaxf(t2[jj], fminf(v, t1[jj]));
@@ -278,9 +320,9 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                 if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
                 if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
                     uint32_t col = 0;
-    #pragma unroll
+#pragma unroll
                     for (int i = 7; i >= 0; i--)
-    #pragma unroll
+#pragma unroll
                         for (int jj = 1; jj >= 0; jj--)
                             if (wg_add(a[base + 4 * i + jj], jj ? bb[i].y : bb[i].x) == m1)
                                 col = j * WG_BN + 2 * t + 8 * i + jj;
@@ -303,11 +345,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             const uint64_t db = dB + ((st * tile_bytes) >> 4);
             wg_hold(cur);
             wg_fence();
-    #pragma unroll(KC ? KC : 1)
+#pragma unroll(KC ? KC : 1)
             for (uint32_t c = 0; c < kchunks; c++)
-    #pragma unroll
-                for (int kk = 0; kk < 4; kk++) /* 16 halves = 32 bytes per k-step */
-    #pragma unroll
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) /* 32 bytes per k-step (16 halves, 8 tf32) */
+#pragma unroll
                     for (int mt = 0; mt < 2; mt++)
                         wg_mma<KIND>(cur + 32 * mt,
                                      dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
@@ -325,7 +367,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             wg_wait<0>();
             wg_hold(cur);
         };
-    #pragma unroll 1
+#pragma unroll 1
         for (uint32_t j = 0; j < ntiles; j += 2) {
             tile(acc0, acc1, j);
             if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
@@ -335,7 +377,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
 
         /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
          * writes its rows. */
-    #pragma unroll
+#pragma unroll
         for (int r = 0; r < 4; r++) {
             float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
             uint32_t i = bi[r];
@@ -355,10 +397,12 @@ static void wg_launch_kc(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t 
     assign_wgmma_kernel<KIND, KC>
         <<<(unsigned)(A.tiles * batch), WG_THREADS, bytes, stream>>>(A, kchunks, nstages);
 }
+/* d = 128 (2 chunks of halves, 4 of tf32) gets its own instance */
 template <int KIND>
 static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kchunks,
                       uint32_t nstages, size_t bytes) {
-    if (kchunks == 2) wg_launch_kc<KIND, 2>(A, batch, stream, kchunks, nstages, bytes);
+    constexpr int KC128 = KIND == FKM_ASG_TF32 ? 4 : 2;
+    if (kchunks == KC128) wg_launch_kc<KIND, KC128>(A, batch, stream, kchunks, nstages, bytes);
     else wg_launch_kc<KIND, 0>(A, batch, stream, kchunks, nstages, bytes);
 }
 #endif /* FKM_USE_WGMMA */
@@ -366,20 +410,28 @@ static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kch
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     if (kind != FKM_ASG_F16HI && !A.vec_ok) return false; /* 16-byte copies */
-    /* the point rows, 2 to 6 centroid tiles (as many as fit), their biases
-     * and barriers */
-    const size_t kchunks = (A.d + 63) / 64, tile = kchunks * WG_BCHUNK_BYTES;
-    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES +
-                         (size_t)WG_MAX_STAGES * (WG_BN * sizeof(float) + 16);
+    /* the point rows, 2 to 6 centroid tiles (as many as fit), the stages'
+     * barriers */
+    const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
+    const size_t kchunks = (A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES,
+                 tile = kchunks * WG_BCHUNK_BYTES;
+    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES + (size_t)WG_MAX_STAGES * 16;
     if (fixed + 2 * tile > WG_SMEM_MAX) return false;
+    /* tf32 rows of one chunk (d <= 32): pq-batched (d = 8) went 0.47 ->
+     * 0.81 ms per iteration on wgmma (H200), the mma.sync kernel stays */
+    if (kind == FKM_ASG_TF32 && kchunks < 2) return false;
     const size_t fit = (WG_SMEM_MAX - fixed) / tile;
     const size_t nstages = fit < WG_MAX_STAGES ? fit : WG_MAX_STAGES;
     const size_t bytes = fixed + nstages * tile;
     const uint32_t kc = (uint32_t)kchunks, ns = (uint32_t)nstages;
+    const size_t cols = fkm_bias_cols(A.k);
+    dim3 bgrid((unsigned)((cols + 255) / 256), (unsigned)batch);
+    bias_kernel<<<bgrid, 256, 0, stream>>>(A.cnorm, A.scale, A.k, cols, A.ip, A.bias);
     switch (kind) {
     case FKM_ASG_F16: wg_launch<FKM_ASG_F16>(A, batch, stream, kc, ns, bytes); return true;
     case FKM_ASG_BF16: wg_launch<FKM_ASG_BF16>(A, batch, stream, kc, ns, bytes); return true;
     case FKM_ASG_F16HI: wg_launch<FKM_ASG_F16HI>(A, batch, stream, kc, ns, bytes); return true;
+    case FKM_ASG_TF32: wg_launch<FKM_ASG_TF32>(A, batch, stream, kc, ns, bytes); return true;
     default: return false;
     }
 #else

@@ -38,9 +38,11 @@ static size_t asg_row_bytes(fkm_asg_kind a, size_t d) {
     return d * (a == FKM_ASG_F16 || a == FKM_ASG_BF16 ? 2 : 4);
 }
 
-/* The centroids have their own assignment copy (not the fp32 ones). */
+/* The centroids have their own assignment copy (not the fp32 ones); tf32's
+ * is rounded to tf32 (wgmma reads raw fp32 and truncates, see
+ * assign_wgmma.cu). */
 static int own_centa(fkm_asg_kind a) {
-    return a == FKM_ASG_F16 || a == FKM_ASG_BF16 || a == FKM_ASG_F16X3;
+    return a == FKM_ASG_F16 || a == FKM_ASG_BF16 || a == FKM_ASG_F16X3 || a == FKM_ASG_TF32;
 }
 
 /* The assignment reads its own copy unless x already has its type. F16X3's
@@ -86,6 +88,8 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
         sz[B_UNC] = rows * sizeof(uint32_t);
         sz[B_UNCN] = s->batch * sizeof(uint32_t);
     }
+    /* the wgmma kernel's column biases (assign_wgmma.cu), 64-column tiles */
+    sz[B_BIAS] = s->batch * fkm_bias_cols(s->k_max) * sizeof(float);
     size_t total = 0;
     for (int i = 0; i < FKM_NBUF; i++) {
         off[i] = total;
@@ -171,6 +175,7 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->cmax = (float *)(b + off[B_CMAX]);
     s->unc = (uint32_t *)(b + off[B_UNC]);
     s->unc_count = (uint32_t *)(b + off[B_UNCN]);
+    s->bias = (float *)(b + off[B_BIAS]);
     return FLASHKM_OK;
 }
 

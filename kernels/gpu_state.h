@@ -64,6 +64,7 @@ typedef struct fkm_gpu_state {
     void *c16;
     float *cmax;
     uint32_t *unc, *unc_count;
+    float *bias;             /* batch * fkm_bias_cols(k_max): wgmma's column biases */
     void *base;              /* the one allocation all of the above live in */
 } fkm_gpu_state;
 
@@ -150,6 +151,10 @@ static __device__ __forceinline__ float fkm_ld(const void *p, size_t i, int dt) 
 static inline int fkm_certified(size_t d, size_t k) {
     return k * ((d + 31) / 32 * 32) >= FKM_CERTIFY_MIN_WORK;
 }
+
+/* Columns of a problem's row of biases (assign_wgmma.cu): whole tiles of
+ * 64, so every tile's loads are in range and 8-byte aligned. */
+static inline size_t fkm_bias_cols(size_t k) { return (k + 63) / 64 * 64; }
 
 static inline int fkm_bits_for(size_t v) {
     int b = 0;

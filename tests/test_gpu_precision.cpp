@@ -1,5 +1,5 @@
 // test_gpu_precision.cpp — reduced-precision assignment (tf32, fp16, bf16;
-// fp16/bf16 labels and distances within their rounding bounds),
+// labels and distances within their rounding bounds),
 // large shapes (K = 65536, d = 2048), fp32's split products at any scale, and
 // fp32's certified fp16 search (k d >= 16384) against the reference and on exact ties.
 #include "test_gpu_support.h"
@@ -28,14 +28,16 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
     }
 }
 
-// fp16 and bf16 assignment, one rounded product per pair (on an H100/H200
-// the wgmma kernel where d <= 256 and rows are 16-byte aligned: d = 40, one
-// partial chunk of 64; 128, its two-chunk form; 200, its run-time chunk
-// count; 1000 streams through the mma.sync kernel): every label is a
-// centroid whose float64 distance is within the precision's rounding bound
-// of the best, every distance within that bound of the label's own, with N
-// and K not multiples of any tile, both metrics, every output written.
-TEST(GpuPrecision, HalfPrecisionAssignWithinItsRoundingBound) {
+// tf32, fp16 and bf16 assignment, one rounded product per pair (on an
+// H100/H200 the wgmma kernel where its point rows fit and are 16-byte
+// aligned: d = 40, one partial 128-byte chunk of halves, two of tf32; 128,
+// the instance for two chunks of halves and for four of tf32; 200, halves
+// only, a run-time chunk count; 1000 (and tf32 at 200) stream through the
+// mma.sync kernel): every label is a centroid whose float64 distance is
+// within the precision's rounding bound of the best, every distance within
+// that bound of the label's own, with N and K not multiples of any tile,
+// both metrics, every output written.
+TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
     FKM_REQUIRE_GPU();
     const size_t n = 9001, k = 333;
     for (size_t d : {40, 128, 200, 1000}) {
@@ -47,9 +49,10 @@ TEST(GpuPrecision, HalfPrecisionAssignWithinItsRoundingBound) {
             for (size_t e = 0; e < d; e++) s += (double)c[j * d + e] * c[j * d + e];
             cmax = std::max(cmax, std::sqrt(s));
         }
-        for (flashkm_precision prec : {FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
+        for (flashkm_precision prec :
+             {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
             // two roundings to 2^-11 (bf16 2^-8) per product, fp32 sums
-            const double u = prec == FLASHKM_PRECISION_FP16 ? 0x1p-11 : 0x1p-8;
+            const double u = prec == FLASHKM_PRECISION_BF16 ? 0x1p-8 : 0x1p-11;
             const double rel = 2 * (2 * u + (double)d * 0x1p-23);
             for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
                 SCOPED_TRACE("d " + std::to_string(d) + " precision " + std::to_string((int)prec) +
