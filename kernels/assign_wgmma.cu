@@ -117,50 +117,38 @@ __device__ __forceinline__ void wg_hold(float (&d)[64]) {
     for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-/* d = A (64 x 16, K-major) . B (64 x 16, K-major)^T (+ d when acc), A and B
- * in shared memory by descriptor; fp32 accumulators, 32 per thread (d[0] ..
- * d[31]). A tile's first MMA starts from zero this way: no other
- * instruction may write the accumulators while MMAs are in flight, or
- * ptxas serializes them. */
-#define WG_MMA(T)                                                                     \
-    asm volatile(                                                                     \
-    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
-    "wgmma.mma_async.sync.aligned.m64n64k16.f32." T "." T " "                        \
+/* d = A (64 x k, K-major) . B (64 x k, K-major)^T (+ d when acc), A and B
+ * in shared memory by descriptor, k = 16 halves or 8 tf32 (32 bytes);
+ * fp32 accumulators, 32 per thread (d[0] .. d[31]). A tile's first MMA
+ * starts from zero this way: no other instruction may write the
+ * accumulators while MMAs are in flight, or ptxas serializes them. IMM:
+ * the scale (and, 16-bit types only, transpose) immediates. */
+#define WG_D32_LIST \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13," \
     "%14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26," \
-    "%27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
-    :                                                                                 \
-   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),\
-   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),\
-   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),\
-   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
-    : "l"(da), "l"(db), "r"(acc))
-/* The same for tf32 (k = 8: 32 bytes per k-step too; no transpose
- * operands). */
-#define WG_MMA_TF32                                                                   \
-    asm volatile(                                                                     \
-    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
-    "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 "                           \
-    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13," \
-    "%14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26," \
-    "%27, %28, %29, %30, %31}, %32, %33, p, 1, 1;\n}\n" \
-    :                                                                                 \
-   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),\
-   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),\
-   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),\
-   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
-    : "l"(da), "l"(db), "r"(acc))
+    "%27, %28, %29, %30, %31}"
+#define WG_D32_OPS \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define WG_MMA(INSTR, IMM)                                                              \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" INSTR " " WG_D32_LIST    \
+                 ", %32, %33, p, " IMM ";\n}\n"                                         \
+                 : WG_D32_OPS                                                          \
+                 : "l"(da), "l"(db), "r"(acc))
 template <int KIND>
 __device__ __forceinline__ void wg_mma(float *d, uint64_t da, uint64_t db, int acc) {
     if constexpr (KIND == FKM_ASG_TF32)
-        WG_MMA_TF32;
+        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32", "1, 1");
     else if constexpr (KIND == FKM_ASG_BF16)
-        WG_MMA("bf16");
+        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16", "1, 1, 0, 0");
     else
-        WG_MMA("f16");
+        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "1, 1, 0, 0");
 }
 #undef WG_MMA
-#undef WG_MMA_TF32
+#undef WG_D32_OPS
+#undef WG_D32_LIST
 
 /* Each column's bias -|c|^2 s^2 / 2 (0 for inner product, -inf for the
  * padding past k), once per assignment: the kernel's fold adds it to x.c s^2
