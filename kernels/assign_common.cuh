@@ -101,9 +101,13 @@ __device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t
     A.dist[b * A.n + p] = dv;
 }
 
+/* 16 bytes global -> shared (a shared-space address), zero-filled past
+ * `bytes`. */
+__device__ __forceinline__ void cp_async16_s(uint32_t dst, const void *src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+}
 __device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
-    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes));
+    cp_async16_s((uint32_t)__cvta_generic_to_shared(dst), src, bytes);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>

@@ -74,10 +74,14 @@ __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const uint32_t *p) {
                  : "r"(a));
 }
 
-__device__ __forceinline__ uint32_t asg_tf32(float v) {
-    uint32_t r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-    return r;
+/* A tf32 operand word in place: rounded (fkm_tf32); 3xTF32 (F32X3) also
+ * keeps the rounded remainder as its lo word. */
+template <int KIND>
+__device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
+    const float v = __uint_as_float(w);
+    const uint32_t hi = fkm_tf32(v);
+    if (KIND == FKM_ASG_F32X3) lo = fkm_tf32(v - __uint_as_float(hi));
+    w = hi;
 }
 
 /* c = a.b + c, or a.b when `zero` (a compile-time constant at every call:
@@ -130,18 +134,9 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         const uint32_t *ap = As + (wm * 32 + mt * 16 + (lane & 15)) * lda + kw + (lane >> 4) * 4;
         ldsm_x4(a[mt], ap);
         if (SPLIT) ldsm_x4(al[mt], ap + 16);
-        if (TF) {
-            /* round to nearest: raw fp32 operands (truncated by the MMA)
-             * bias every product low, which the cancellation in
-             * |x|^2 + |c|^2 - 2 x.c turns into ~1 % on the objective */
+        if (TF) /* round to nearest (fkm_tf32) */
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                float v = __uint_as_float(a[mt][i]);
-                uint32_t hi = asg_tf32(v);
-                if (KIND == FKM_ASG_F32X3) al[mt][i] = asg_tf32(v - __uint_as_float(hi));
-                a[mt][i] = hi;
-            }
-        }
+            for (int i = 0; i < 4; i++) asg_tf32_split<KIND>(a[mt][i], al[mt][i]);
     }
     uint32_t bq[NT][2], bql[NT][2];
 #pragma unroll
@@ -167,12 +162,7 @@ __device__ __forceinline__ void asg_kstep(float acc[2][NT][4],
         for (int nt = 0; nt < NT; nt++) {
             if (TF && p == 0) /* B fragments to tf32 (hi, lo) just before use */
 #pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    float v = __uint_as_float(bq[nt][i]);
-                    uint32_t hi = asg_tf32(v);
-                    if (KIND == FKM_ASG_F32X3) bql[nt][i] = asg_tf32(v - __uint_as_float(hi));
-                    bq[nt][i] = hi;
-                }
+                for (int i = 0; i < 2; i++) asg_tf32_split<KIND>(bq[nt][i], bql[nt][i]);
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
                 const uint32_t *af = ROUNDS == 3 && p == 0 ? al[mt] : a[mt];

@@ -63,9 +63,6 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
            (1ull << 62);
 }
 
-__device__ __forceinline__ void wg_cp16(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
-}
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() {
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
@@ -220,7 +217,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                     for (uint32_t q = 0; q < 4; q++) {
                         const uint32_t p = (pt & 1) * 4 + q, e = c * EC + p * EP;
                         const bool ok = col < k && e < d;
-                        wg_cp16(sB + st * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(r, p),
+                        cp_async16_s(sB + st * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(r, p),
                                 ok ? crow + e * EB : crow, ok ? 16 : 0);
                     }
             }
@@ -243,22 +240,18 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                     const uint32_t blk = 2 * c + p / 4;
                     const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * EC + p * EP;
                     const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
-                    wg_cp16(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * EB : xrow,
+                    cp_async16_s(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * EB : xrow,
                             ok ? 16 : 0);
                 }
             cp_async_commit();
             cp_async_wait<0>();
-            if (KIND == FKM_ASG_TF32) /* the row to tf32, rounded to nearest (see gpu_upload.cu) */
+            if (KIND == FKM_ASG_TF32) /* the row to tf32, rounded to nearest (fkm_tf32) */
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++) {
                     float *row = (float *)(wg_smem + (sA - raw) + c * WG_ACHUNK_BYTES +
                                            tid * WG_ROW_BYTES);
 #pragma unroll
-                    for (int e = 0; e < 32; e++) {
-                        uint32_t r;
-                        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(row[e]));
-                        row[e] = __uint_as_float(r);
-                    }
+                    for (int e = 0; e < 32; e++) row[e] = __uint_as_float(fkm_tf32(row[e]));
                 }
             wg_proxy_fence();
             asm volatile("bar.sync 1, %0;" ::"n"(WG_CONSUMERS) : "memory"); /* consumers only */

@@ -172,18 +172,15 @@ __device__ __forceinline__ float fkm_round_to(float v, int asg) {
     return v;
 }
 
-/* tf32 copies are stored rounded to nearest: the wgmma kernel reads them as
- * they are, and tf32 MMAs truncate (a bias that |x|^2 + |c|^2 - 2 x.c
- * turns into ~1 % on the objective); the norms stay those of the values. */
+/* tf32 copies are stored rounded (fkm_tf32): the wgmma kernel reads them
+ * as they are; the norms stay those of the values. */
 __device__ __forceinline__ void fkm_store_as(void *out, size_t i, float v, int asg) {
     if (asg == FKM_ASG_F16) {
         ((__half *)out)[i] = __float2half_rn(v);
     } else if (asg == FKM_ASG_BF16) {
         ((__nv_bfloat16 *)out)[i] = __float2bfloat16_rn(v);
     } else if (asg == FKM_ASG_TF32) {
-        uint32_t r;
-        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-        ((uint32_t *)out)[i] = r;
+        ((uint32_t *)out)[i] = fkm_tf32(v);
     } else {
         ((float *)out)[i] = v;
     }
