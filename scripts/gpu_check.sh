@@ -147,12 +147,14 @@ if has coldstart; then # the phases of a first training from host memory
 fi
 
 if has profile; then # per-kernel times of a few iterations (Nsight Compute)
-  note "profile: kernel durations, ivf-1M-1k-like shapes"
-  for shp in 1,1048576,128,1024,f16 1,1048576,128,1024,f32; do
+  # FKM_PROFILE: shape:precision pairs of flashkm_bench (default ivf-1M-1k)
+  for sp in ${FKM_PROFILE:-ivf-1M-1k:fp16 ivf-1M-1k:tf32}; do
+    note "profile: kernel durations, ${sp%%:*} ${sp##*:}"
     timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
-      "$BUILD/bench/flashkm_bench" --no-ceilings --iters 3 --custom "$shp" >>"$OUT/profile.log" 2>&1
+      "$BUILD/bench/flashkm_bench" --no-ceilings --iters 3 --shape "${sp%%:*}" --prec "${sp##*:}" \
+      >"$OUT/profile-${sp%%:*}-${sp##*:}.log" 2>&1
+    grep -E "^  [a-zA-Z_].*\(|gpu__time_duration|ratio" "$OUT/profile-${sp%%:*}-${sp##*:}.log" | head -60
   done
-  grep -E "^  [a-zA-Z_].*\(|gpu__time_duration|custom" "$OUT/profile.log" | head -80
 fi
 note "exit $status"
 exit $status
