@@ -162,10 +162,20 @@ __global__ void bias_kernel(const float *cnorm, const float *scale, size_t k, si
 
 /* KC: chunks of 64 dimensions, a constant (d <= 128: KC = 2, the common
  * case) or 0, read from kchunks; in a run-time loop ptxas re-fences the
- * accumulators before every chunk's MMAs. */
+ * accumulators before every chunk's MMAs.
+ *
+ * Persistent: one block per SM walks point tiles u = blockIdx.x,
+ * + gridDim.x, ... (all problems of the batch). With a block per tile, each
+ * tile's rows were loaded while the SM's tensor cores idled (K = 1024: 16
+ * centroid tiles, ~4 of its ~27 us). Now the producer loads tile u's rows
+ * as soon as their buffer is free: with two row buffers (nabuf = 2, where
+ * they fit: halves with d <= 128) while the consumers still work on the
+ * tile before; with one, after its last MMA (the launch and the block's
+ * start are saved still). */
 template <int KIND, int KC>
 __global__ void __launch_bounds__(WG_THREADS, 1)
-assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t nstages) {
+assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t nstages,
+                    const uint32_t nabuf, const uint32_t units) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
     constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;       /* bytes per element */
     constexpr uint32_t EC = WG_ROW_BYTES / EB, EP = 16 / EB;     /* per chunk, per piece */
@@ -173,42 +183,79 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
     extern __shared__ __align__(16) uint8_t wg_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wg_smem);
     const uint32_t tile_bytes = kchunks * WG_BCHUNK_BYTES; /* one centroid tile, all of d */
-    const uint32_t sA = (raw + 1023u) & ~1023u;             /* the point rows */
-    const uint32_t sB = sA + kchunks * WG_ACHUNK_BYTES;     /* nstages centroid tiles */
-    const uint32_t sBar = sB + nstages * tile_bytes;        /* full[], empty[] */
+    const uint32_t rows_bytes = kchunks * WG_ACHUNK_BYTES; /* one buffer of point rows */
+    const uint32_t sA = (raw + 1023u) & ~1023u;             /* nabuf buffers of point rows */
+    const uint32_t sB = sA + nabuf * rows_bytes;            /* nstages centroid tiles */
+    const uint32_t sBar = sB + nstages * tile_bytes;        /* full[], empty[], afull[], aempty[] */
     auto full = [&](uint32_t st) { return sBar + 8 * st; };
     auto empty = [&](uint32_t st) { return sBar + 8 * (WG_MAX_STAGES + st); };
+    auto afull = [&](uint32_t ab) { return sBar + 8 * (2 * WG_MAX_STAGES + ab); };
+    auto aempty = [&](uint32_t ab) { return sBar + 8 * (2 * WG_MAX_STAGES + 2 + ab); };
 
     const int tid = threadIdx.x, wg = tid >> 7, w = (tid >> 5) & 3, lane = tid & 31;
     const int g = lane >> 2, t = lane & 3;
-    const size_t b = blockIdx.x / A.tiles;
-    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * WG_BM;
-    if (TOP2 && A.cmax[b] < 0.f) return; /* search skipped (assign_certify.cu) */
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d, xd = TOP2 ? (uint32_t)A.xd : d;
-    const float s = A.scale[b], inv_s2 = 1.f / (s * s);
     const uint32_t ntiles = (k + WG_BN - 1) / WG_BN;
-    if (tid == 0)
+    if (tid == 0) {
         for (uint32_t st = 0; st < nstages; st++) {
             mb_init(full(st), WG_THREADS - WG_CONSUMERS); /* each producer thread's copies */
             mb_init(empty(st), WG_CONSUMERS / 32);
         }
+        for (uint32_t ab = 0; ab < nabuf; ab++) {
+            mb_init(afull(ab), WG_THREADS - WG_CONSUMERS);
+            mb_init(aempty(ab), WG_CONSUMERS / 32);
+        }
+    }
     __syncthreads();
+    /* Both roles walk the same units and skip the same ones (F16HI: a
+     * problem whose search is skipped, assign_certify.cu), so their counts
+     * of row buffers (it) and centroid tiles (jg) agree. */
+    auto skipped = [&](size_t b) { return TOP2 && A.cmax[b] < 0.f; };
 
     /* One warpgroup produces, two consume: each role one branch, so that
      * setmaxnreg moves registers from the producer (a few) to the
      * consumers (two accumulator sets). */
     if (tid >= WG_CONSUMERS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(WG_PRODUCER_REGS));
-        /* The producer: tile j into stage j % nstages once the consumers
-         * are done with the tile before it there (2 threads per centroid
-         * row). */
-        const char *cbase = (const char *)A.c + b * A.k * d * EB;
         const uint32_t pt = tid - WG_CONSUMERS; /* 0 .. 127 */
+        uint32_t it = 0, jg = 0;
 #pragma unroll 1
-        for (uint32_t j = 0; j < ntiles; j++) {
-            const uint32_t st = j % nstages;
-            if (j >= nstages) mb_wait(empty(st), (j / nstages - 1) & 1);
-            {
+        for (uint32_t u = blockIdx.x; u < units; u += gridDim.x) {
+            const size_t b = u / A.tiles, p0 = (size_t)(u % A.tiles) * WG_BM;
+            if (skipped(b)) continue;
+            /* The unit's point rows (rows pt and pt + 128), zero-filled past
+             * a row's end and for rows out of range, once their buffer's
+             * previous rows are done with. */
+            const uint32_t ab = it % nabuf;
+            if (it >= nabuf) mb_wait(aempty(ab), (it / nabuf - 1) & 1);
+#pragma unroll 1
+            for (uint32_t h = 0; h < 2; h++) {
+                const uint32_t r = pt + 128 * h;
+                const bool ok_row = p0 + r < A.n;
+                const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + r : 0)) * xd * EB;
+#pragma unroll 1
+                for (uint32_t c = 0; c < kchunks; c++)
+#pragma unroll
+                    for (uint32_t p = 0; p < 8; p++) {
+                        /* F16HI: dimensions 64c.. are the hi halves of F16X3's
+                         * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
+                        const uint32_t blk = 2 * c + p / 4;
+                        const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * EC + p * EP;
+                        const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
+                        cp_async16_s(sA + ab * rows_bytes + c * WG_ACHUNK_BYTES + wg_swz(r, p),
+                                     ok ? xrow + e * EB : xrow, ok ? 16 : 0);
+                    }
+            }
+            mb_arrive_cp_async(afull(ab));
+            it++;
+            /* its centroid tiles: tile j into stage (jg + j) % nstages once
+             * the consumers are done with the tile before it there (2
+             * threads per centroid row) */
+            const char *cbase = (const char *)A.c + b * A.k * d * EB;
+#pragma unroll 1
+            for (uint32_t j = 0; j < ntiles; j++, jg++) {
+                const uint32_t st = jg % nstages;
+                if (jg >= nstages) mb_wait(empty(st), (jg / nstages - 1) & 1);
                 const uint32_t r = pt >> 1, col = j * WG_BN + r; /* 2 threads per row */
                 const char *crow = cbase + (size_t)(col < k ? col : 0) * d * EB;
 #pragma unroll 1
@@ -218,45 +265,14 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                         const uint32_t p = (pt & 1) * 4 + q, e = c * EC + p * EP;
                         const bool ok = col < k && e < d;
                         cp_async16_s(sB + st * tile_bytes + c * WG_BCHUNK_BYTES + wg_swz(r, p),
-                                ok ? crow + e * EB : crow, ok ? 16 : 0);
+                                     ok ? crow + e * EB : crow, ok ? 16 : 0);
                     }
+                mb_arrive_cp_async(full(st));
             }
-            mb_arrive_cp_async(full(st));
         }
         asm volatile("cp.async.wait_all;" ::: "memory");
     } else {
         asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(WG_CONSUMER_REGS));
-
-        /* The consumers: 2 warpgroups, 128 point rows each. The rows, one per
-         * thread, zero-filled past the row's end and for rows out of range. */
-        {
-            const bool ok_row = p0 + tid < A.n;
-            const char *xrow = (const char *)A.x + (b * A.n + (ok_row ? p0 + tid : 0)) * xd * EB;
-            for (uint32_t c = 0; c < kchunks; c++)
-#pragma unroll
-                for (uint32_t p = 0; p < 8; p++) {
-                    /* F16HI: dimensions 64c.. are the hi halves of F16X3's
-                     * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
-                    const uint32_t blk = 2 * c + p / 4;
-                    const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * EC + p * EP;
-                    const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
-                    cp_async16_s(sA + c * WG_ACHUNK_BYTES + wg_swz(tid, p), ok ? xrow + e * EB : xrow,
-                            ok ? 16 : 0);
-                }
-            cp_async_commit();
-            cp_async_wait<0>();
-            if (KIND == FKM_ASG_TF32) /* the row to tf32, rounded to nearest (fkm_tf32) */
-#pragma unroll 1
-                for (uint32_t c = 0; c < kchunks; c++) {
-                    float *row = (float *)(wg_smem + (sA - raw) + c * WG_ACHUNK_BYTES +
-                                           tid * WG_ROW_BYTES);
-#pragma unroll
-                    for (int e = 0; e < 32; e++) row[e] = __uint_as_float(fkm_tf32(row[e]));
-                }
-            wg_proxy_fence();
-            asm volatile("bar.sync 1, %0;" ::"n"(WG_CONSUMERS) : "memory"); /* consumers only */
-        }
-
         /* Thread (warp w of warpgroup wg, lane 4g + t) holds, for each of its
          * warpgroup's two 64-row MMA tiles mt, rows 16w + g + 8h (h = 0, 1),
          * columns 8i + 2t + jj of the tile: accumulator 32mt + 4i + 2h + jj.
@@ -264,11 +280,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         float acc0[64], acc1[64];
         float bv[4], sv[4];
         uint32_t bi[4];
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            bv[r] = sv[r] = -INFINITY;
-            bi[r] = 0xffffffffu;
-        }
+        size_t b = 0;
 
         /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
          * second largest) and its column (ties: the lower). The MMAs gave x.c
@@ -312,107 +324,170 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                 }
             }
         };
-        /* warpgroup wg's two 64-row tiles of chunk 0, and centroid stage 0 */
-        const uint64_t dA = wg_desc(sA + wg * 128 * WG_ROW_BYTES), dB = wg_desc(sB);
-        /* Tile j: once its stage is full, its MMAs into cur (from zero), then,
-         * while they run, tile j - 1's values (prev, complete) are folded and
-         * its stage handed back to the producer. Nothing is in flight when the
-         * iteration ends (ptxas serializes wgmma across loop edges otherwise);
-         * the warpgroups go at their own pace, no block-wide barrier. */
-        auto tile = [&](float (&cur)[64], float (&prev)[64], uint32_t j) {
-            const uint32_t st = j % nstages;
-            mb_wait(full(st), (j / nstages) & 1);
-            wg_proxy_fence();
-            const uint64_t db = dB + ((st * tile_bytes) >> 4);
-            wg_hold(cur);
-            wg_fence();
-#pragma unroll(KC ? KC : 1)
-            for (uint32_t c = 0; c < kchunks; c++)
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) /* 32 bytes per k-step (16 halves, 8 tf32) */
-#pragma unroll
-                    for (int mt = 0; mt < 2; mt++)
-                        wg_mma<KIND>(cur + 32 * mt,
-                                     dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
-                                     db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
-            wg_commit();
-            /* nothing older is in flight: this only lets ptxas see that prev
-             * is complete (without it, it waits for cur before the fold) */
-            wg_wait<1>();
-            wg_hold(prev);
-            if (j > 0) {
-                fold(prev, j - 1);
-                __syncwarp();
-                if (lane == 0) mb_arrive(empty((j - 1) % nstages));
-            }
-            wg_wait<0>();
-            wg_hold(cur);
-        };
+        uint32_t it = 0, jg = 0;
 #pragma unroll 1
-        for (uint32_t j = 0; j < ntiles; j += 2) {
-            tile(acc0, acc1, j);
-            if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
-        }
-        if (ntiles & 1) fold(acc0, ntiles - 1);
-        else fold(acc1, ntiles - 1);
-
-        /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
-         * writes its rows. */
+        for (uint32_t u = blockIdx.x; u < units; u += gridDim.x) {
+            b = u / A.tiles;
+            const size_t p0 = (size_t)(u % A.tiles) * WG_BM;
+            if (skipped(b)) continue;
+            const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+            const uint32_t ab = it % nabuf;
+            mb_wait(afull(ab), (it / nabuf) & 1);
+            if (KIND == FKM_ASG_TF32) {
+                /* the warpgroup's rows to tf32, rounded to nearest
+                 * (fkm_tf32), in place: rounding is per value, so the
+                 * layout does not matter, and consecutive threads take
+                 * consecutive 16 bytes (a thread per row hit one bank with
+                 * all 32 lanes: ~30 us per tile) */
+#pragma unroll 1
+                for (uint32_t c = 0; c < kchunks; c++) {
+                    float4 *v = (float4 *)(wg_smem + (sA - raw) + ab * rows_bytes +
+                                           c * WG_ACHUNK_BYTES + wg * 128 * WG_ROW_BYTES);
 #pragma unroll
-        for (int r = 0; r < 4; r++) {
-            float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
-            uint32_t i = bi[r];
-            asg_quad_reduce<TOP2>(v, i, v2);
-            const size_t q = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
-            if (t == 0 && q < A.n) asg_write_row<TOP2>(A, b, q, v, v2, i);
+                    for (uint32_t i = tid & 127; i < 128 * WG_ROW_BYTES / 16; i += 128) {
+                        float4 q = v[i];
+                        q.x = __uint_as_float(fkm_tf32(q.x));
+                        q.y = __uint_as_float(fkm_tf32(q.y));
+                        q.z = __uint_as_float(fkm_tf32(q.z));
+                        q.w = __uint_as_float(fkm_tf32(q.w));
+                        v[i] = q;
+                    }
+                }
+                wg_proxy_fence();
+                asm volatile("bar.sync %0, 128;" ::"r"(1 + wg) : "memory"); /* the warpgroup */
+            } else {
+                wg_proxy_fence();
+            }
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                bv[r] = sv[r] = -INFINITY;
+                bi[r] = 0xffffffffu;
+            }
+            /* warpgroup wg's two 64-row tiles of chunk 0, and centroid stage 0 */
+            const uint64_t dA = wg_desc(sA + ab * rows_bytes + wg * 128 * WG_ROW_BYTES),
+                           dB = wg_desc(sB);
+            /* Tile j: once its stage is full, its MMAs into cur (from zero),
+             * then, while they run, tile j - 1's values (prev, complete) are
+             * folded and its stage handed back to the producer. Nothing is in
+             * flight when the iteration ends (ptxas serializes wgmma across
+             * loop edges otherwise); the warpgroups go at their own pace, no
+             * block-wide barrier. */
+            auto tile = [&](float (&cur)[64], float (&prev)[64], uint32_t j) {
+                const uint32_t q = jg + j, st = q % nstages;
+                mb_wait(full(st), (q / nstages) & 1);
+                wg_proxy_fence();
+                const uint64_t db = dB + ((st * tile_bytes) >> 4);
+                wg_hold(cur);
+                wg_fence();
+#pragma unroll(KC ? KC : 1)
+                for (uint32_t c = 0; c < kchunks; c++)
+#pragma unroll
+                    for (int kk = 0; kk < 4; kk++) /* 32 bytes per k-step (16 halves, 8 tf32) */
+#pragma unroll
+                        for (int mt = 0; mt < 2; mt++)
+                            wg_mma<KIND>(cur + 32 * mt,
+                                         dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
+                                         db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
+                wg_commit();
+                /* nothing older is in flight: this only lets ptxas see that
+                 * prev is complete (without it, it waits for cur before the
+                 * fold) */
+                wg_wait<1>();
+                wg_hold(prev);
+                if (j > 0) {
+                    fold(prev, j - 1);
+                    __syncwarp();
+                    if (lane == 0) mb_arrive(empty((q - 1) % nstages));
+                }
+                wg_wait<0>();
+                wg_hold(cur);
+            };
+#pragma unroll 1
+            for (uint32_t j = 0; j < ntiles; j += 2) {
+                tile(acc0, acc1, j);
+                if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
+            }
+            /* every MMA of the unit is done: its rows' buffer goes back */
+            __syncwarp();
+            if (lane == 0) mb_arrive(aempty(ab));
+            it++;
+            if (ntiles & 1) fold(acc0, ntiles - 1);
+            else fold(acc1, ntiles - 1);
+            __syncwarp();
+            if (lane == 0) mb_arrive(empty((jg + ntiles - 1) % nstages));
+            jg += ntiles;
+
+            /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
+             * writes its rows. */
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
+                uint32_t i = bi[r];
+                asg_quad_reduce<TOP2>(v, i, v2);
+                const size_t row = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
+                if (t == 0 && row < A.n) asg_write_row<TOP2>(A, b, row, v, v2, i);
+            }
         }
     }
 }
 
+/* The kernel's launch: its shared memory, and one block per SM (fewer if
+ * there are fewer units of 256 rows). */
+struct WgLaunch {
+    uint32_t kchunks, nstages, nabuf;
+    size_t bytes;
+};
 template <int KIND, int KC>
-static void wg_launch_kc(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kchunks,
-                         uint32_t nstages, size_t bytes) {
+static void wg_launch_kc(AsgArgs A, size_t batch, cudaStream_t stream, const WgLaunch &L) {
     A.tiles = (unsigned)((A.n + WG_BM - 1) / WG_BM);
+    const size_t units = A.tiles * batch;
+    int dev = 0, sms = 0;
+    cudaGetDevice(&dev);
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1)
+        sms = 1; /* a failed query leaves a slower, still correct, launch */
+    const unsigned grid = (unsigned)(units < (size_t)sms ? units : (size_t)sms);
     cudaFuncSetAttribute(assign_wgmma_kernel<KIND, KC>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    assign_wgmma_kernel<KIND, KC>
-        <<<(unsigned)(A.tiles * batch), WG_THREADS, bytes, stream>>>(A, kchunks, nstages);
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L.bytes);
+    assign_wgmma_kernel<KIND, KC><<<grid, WG_THREADS, L.bytes, stream>>>(
+        A, L.kchunks, L.nstages, L.nabuf, (uint32_t)units);
 }
 /* d = 128 (2 chunks of halves, 4 of tf32) gets its own instance */
 template <int KIND>
-static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kchunks,
-                      uint32_t nstages, size_t bytes) {
+static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, const WgLaunch &L) {
     constexpr int KC128 = KIND == FKM_ASG_TF32 ? 4 : 2;
-    if (kchunks == KC128) wg_launch_kc<KIND, KC128>(A, batch, stream, kchunks, nstages, bytes);
-    else wg_launch_kc<KIND, 0>(A, batch, stream, kchunks, nstages, bytes);
+    if (L.kchunks == KC128) wg_launch_kc<KIND, KC128>(A, batch, stream, L);
+    else wg_launch_kc<KIND, 0>(A, batch, stream, L);
 }
 #endif /* FKM_USE_WGMMA */
 
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     if (kind != FKM_ASG_F16HI && !A.vec_ok) return false; /* 16-byte copies */
-    /* the point rows, 2 to 6 centroid tiles (as many as fit), the stages'
+    /* one or two buffers of point rows (two where they leave room for 3
+     * centroid tiles), 2 to 6 centroid tiles (as many as fit), the
      * barriers */
     const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
     const size_t kchunks = (A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES,
-                 tile = kchunks * WG_BCHUNK_BYTES;
-    const size_t fixed = 1024 + kchunks * WG_ACHUNK_BYTES + (size_t)WG_MAX_STAGES * 16;
-    if (fixed + 2 * tile > WG_SMEM_MAX) return false;
+                 tile = kchunks * WG_BCHUNK_BYTES, rows = kchunks * WG_ACHUNK_BYTES;
+    const size_t bars = (2 * WG_MAX_STAGES + 4) * 8;
+    if (1024 + rows + bars + 2 * tile > WG_SMEM_MAX) return false;
     /* tf32 rows of one chunk (d <= 32): pq-batched (d = 8) went 0.47 ->
      * 0.81 ms per iteration on wgmma (H200), the mma.sync kernel stays */
     if (kind == FKM_ASG_TF32 && kchunks < 2) return false;
-    const size_t fit = (WG_SMEM_MAX - fixed) / tile;
-    const size_t nstages = fit < WG_MAX_STAGES ? fit : WG_MAX_STAGES;
-    const size_t bytes = fixed + nstages * tile;
-    const uint32_t kc = (uint32_t)kchunks, ns = (uint32_t)nstages;
+    WgLaunch L;
+    L.kchunks = (uint32_t)kchunks;
+    L.nabuf = 1024 + 2 * rows + bars + 3 * tile <= WG_SMEM_MAX ? 2 : 1;
+    const size_t fixed = 1024 + L.nabuf * rows + bars, fit = (WG_SMEM_MAX - fixed) / tile;
+    L.nstages = (uint32_t)(fit < WG_MAX_STAGES ? fit : WG_MAX_STAGES);
+    L.bytes = fixed + L.nstages * tile;
     const size_t cols = fkm_bias_cols(A.k);
     dim3 bgrid((unsigned)((cols + 255) / 256), (unsigned)batch);
     bias_kernel<<<bgrid, 256, 0, stream>>>(A.cnorm, A.scale, A.k, cols, A.ip, A.bias);
     switch (kind) {
-    case FKM_ASG_F16: wg_launch<FKM_ASG_F16>(A, batch, stream, kc, ns, bytes); return true;
-    case FKM_ASG_BF16: wg_launch<FKM_ASG_BF16>(A, batch, stream, kc, ns, bytes); return true;
-    case FKM_ASG_F16HI: wg_launch<FKM_ASG_F16HI>(A, batch, stream, kc, ns, bytes); return true;
-    case FKM_ASG_TF32: wg_launch<FKM_ASG_TF32>(A, batch, stream, kc, ns, bytes); return true;
+    case FKM_ASG_F16: wg_launch<FKM_ASG_F16>(A, batch, stream, L); return true;
+    case FKM_ASG_BF16: wg_launch<FKM_ASG_BF16>(A, batch, stream, L); return true;
+    case FKM_ASG_F16HI: wg_launch<FKM_ASG_F16HI>(A, batch, stream, L); return true;
+    case FKM_ASG_TF32: wg_launch<FKM_ASG_TF32>(A, batch, stream, L); return true;
     default: return false;
     }
 #else

@@ -145,15 +145,21 @@ TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
     }
 }
 
-TEST(GpuEngine, BatchEqualsSeparateRuns) {
-    FKM_REQUIRE_GPU();
-    const size_t B = 3, n = 4001, d = 10, k = 33;
+// A batched call gives each problem exactly what a call of its own gives.
+// Small (d = 10: fp32's split products on mma.sync), and at d = 128 with
+// 3 x 157 units of 256 rows (on an H100/H200 the persistent wgmma kernel's
+// blocks walk units of several problems): fp32's certified fp16 search
+// (k d >= 16384) and fp16.
+static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_precision prec) {
+    SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
+                 std::to_string((int)prec));
+    const size_t B = 3;
     std::vector<float> x;
     for (size_t b = 0; b < B; b++) {
         std::vector<float> xb = mixture(n, d, k, 100 + b);
         x.insert(x.end(), xb.begin(), xb.end());
     }
-    flashkm_params p = gpu_params();
+    flashkm_params p = gpu_params(prec);
     p.niter = 9;
     std::vector<Poisoned<float>> cents(B, Poisoned<float>(k * d));
     std::vector<Poisoned<int64_t>> labels(B, Poisoned<int64_t>(n));
@@ -178,6 +184,13 @@ TEST(GpuEngine, BatchEqualsSeparateRuns) {
         for (size_t i = 0; i < 9; i++)
             EXPECT_EQ(stats[b].v[i].objective, one.stats.v[i].objective);
     }
+}
+
+TEST(GpuEngine, BatchEqualsSeparateRuns) {
+    FKM_REQUIRE_GPU();
+    batch_equals_separate_runs(4001, 10, 33, FLASHKM_PRECISION_FP32);
+    batch_equals_separate_runs(40001, 128, 150, FLASHKM_PRECISION_FP32);
+    batch_equals_separate_runs(40001, 128, 150, FLASHKM_PRECISION_FP16);
 }
 
 }  // namespace

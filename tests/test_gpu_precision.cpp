@@ -33,15 +33,19 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 // aligned: d = 40, one partial 128-byte chunk of halves, two of tf32; 128,
 // the instance for two chunks of halves and for four of tf32; 200, halves
 // only, a run-time chunk count; 1000 (and tf32 at 200) stream through the
-// mma.sync kernel): every label is a centroid whose float64 distance is
+// mma.sync kernel; N = 40001 at d = 128: 157 units of 256 rows, more than
+// one per block of the persistent kernel, with two row buffers in fp16 and
+// bf16 and one in tf32): every label is a centroid whose float64 distance is
 // within the precision's rounding bound of the best, every distance within
 // that bound of the label's own, with N and K not multiples of any tile,
 // both metrics, every output written.
 TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
     FKM_REQUIRE_GPU();
-    const size_t n = 9001, k = 333;
-    for (size_t d : {40, 128, 200, 1000}) {
-        std::vector<float> x = mixture(n, d, k / 3, 70 + d);
+    const size_t k = 333;
+    const std::pair<size_t, size_t> shapes[] = {{9001, 40}, {9001, 128}, {9001, 200},
+                                                {9001, 1000}, {40001, 128}};
+    for (auto [n, d] : shapes) {
+        std::vector<float> x = mixture(n, d, k / 3, 70 + d + n);
         std::vector<float> c(x.begin() + 11 * d, x.begin() + (11 + k) * d);
         double cmax = 0;
         for (size_t j = 0; j < k; j++) {
@@ -49,21 +53,21 @@ TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
             for (size_t e = 0; e < d; e++) s += (double)c[j * d + e] * c[j * d + e];
             cmax = std::max(cmax, std::sqrt(s));
         }
-        for (flashkm_precision prec :
-             {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
-            // two roundings to 2^-11 (bf16 2^-8) per product, fp32 sums
-            const double u = prec == FLASHKM_PRECISION_BF16 ? 0x1p-8 : 0x1p-11;
-            const double rel = 2 * (2 * u + (double)d * 0x1p-23);
-            for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
-                SCOPED_TRACE("d " + std::to_string(d) + " precision " + std::to_string((int)prec) +
-                             " metric " + std::to_string((int)m));
+        for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+            RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+            for (flashkm_precision prec :
+                 {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
+                // two roundings to 2^-11 (bf16 2^-8) per product, fp32 sums
+                const double u = prec == FLASHKM_PRECISION_BF16 ? 0x1p-8 : 0x1p-11;
+                const double rel = 2 * (2 * u + (double)d * 0x1p-23);
+                SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
+                             std::to_string((int)prec) + " metric " + std::to_string((int)m));
                 flashkm_params p = gpu_params(prec);
                 p.metric = m;
                 AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
                 ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
                 ASSERT_TRUE(r.labels.all_written());
                 ASSERT_TRUE(r.distances.all_written());
-                RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
                 size_t bad = 0, first = n;
                 for (size_t i = 0; i < n; i++) {
                     const int64_t l = r.labels.v[i];
