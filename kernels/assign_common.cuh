@@ -101,6 +101,55 @@ __device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t
     A.dist[b * A.n + p] = dv;
 }
 
+/* The kind of a launch (gpu_state.h's fkm_asg_kind, or FKM_ASG_F16HI):
+ * mma.sync's operand forms, shared by assign_mma.cu and assign_small.cu. */
+/* A tf32 operand word in place: rounded (fkm_tf32); 3xTF32 (F32X3) also
+ * keeps the rounded remainder as its lo word. */
+template <int KIND>
+__device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
+    const float v = __uint_as_float(w);
+    const uint32_t hi = fkm_tf32(v);
+    if (KIND == FKM_ASG_F32X3) lo = fkm_tf32(v - __uint_as_float(hi));
+    w = hi;
+}
+
+/* c = a.b + c (acc), or a.b + (c0, c1) per row (columns 2t, 2t + 1 of the
+ * fragment; c0 = c1 = 0: from zero): the split kinds start each stage's
+ * partial from zero, the small-d kernel from the columns' biases, without
+ * writing the accumulator registers first (4 moves per MMA). Not volatile:
+ * pure register work the compiler may schedule. */
+#define ASG_MMA(types)                                                            \
+    do {                                                                          \
+        if (!acc)                                                                 \
+            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
+                "{%8,%9}, {%10,%11,%10,%11};"                                     \
+                : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])                  \
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), \
+                  "f"(c0), "f"(c1));                                              \
+        else                                                                      \
+            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
+                "{%8,%9}, {%0,%1,%2,%3};"                                         \
+                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                  \
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1])); \
+    } while (0)
+template <int KIND>
+__device__ __forceinline__ void asg_mma_from(float c[4], const uint32_t a[4], const uint32_t b[2],
+                                             bool acc, float c0, float c1) {
+    if constexpr (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32)
+        ASG_MMA("m16n8k8.row.col.f32.tf32.tf32.f32");
+    else if constexpr (KIND == FKM_ASG_BF16)
+        ASG_MMA("m16n8k16.row.col.f32.bf16.bf16.f32");
+    else /* F16, F16X3 */
+        ASG_MMA("m16n8k16.row.col.f32.f16.f16.f32");
+}
+#undef ASG_MMA
+/* c = a.b + c, or a.b when `zero` (a compile-time constant at every call) */
+template <int KIND>
+__device__ __forceinline__ void asg_mma(float c[4], const uint32_t a[4], const uint32_t b[2],
+                                        bool zero) {
+    asg_mma_from<KIND>(c, a, b, !zero, 0.f, 0.f);
+}
+
 /* 16 bytes global -> shared (a shared-space address), zero-filled past
  * `bytes`. */
 __device__ __forceinline__ void cp_async16_s(uint32_t dst, const void *src, int bytes) {
@@ -113,8 +162,22 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
+/* SMs of the current device, for grids of one or two waves (1 when the
+ * query fails: a slower launch, still correct). */
+static inline int fkm_sm_count() {
+    int dev = 0, sms = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        sms < 1)
+        return 1;
+    return sms;
+}
+
 /* The wgmma kernel for the kinds it serves (fp16, bf16, F16HI) where the
  * block's point rows fit in shared memory; false: not launched, use the
  * mma.sync kernels. */
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
+/* The small-d kernel (assign_small.cu) for tf32, fp16, bf16 and F32X3 where
+ * d <= FKM_SMALL_D and rows are not listed; false: not launched. */
+bool fkm_assign_small(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 #endif

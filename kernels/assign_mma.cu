@@ -74,44 +74,6 @@ __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const uint32_t *p) {
                  : "r"(a));
 }
 
-/* A tf32 operand word in place: rounded (fkm_tf32); 3xTF32 (F32X3) also
- * keeps the rounded remainder as its lo word. */
-template <int KIND>
-__device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
-    const float v = __uint_as_float(w);
-    const uint32_t hi = fkm_tf32(v);
-    if (KIND == FKM_ASG_F32X3) lo = fkm_tf32(v - __uint_as_float(hi));
-    w = hi;
-}
-
-/* c = a.b + c, or a.b when `zero` (a compile-time constant at every call:
- * the split kinds start each stage's partial from zero without zeroing
- * registers). Not volatile: pure register work the compiler may schedule. */
-#define ASG_MMA(types)                                                            \
-    do {                                                                          \
-        if (zero)                                                                 \
-            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
-                "{%8,%9}, {%10,%10,%10,%10};"                                     \
-                : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])                  \
-                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), \
-                  "f"(0.f));                                                      \
-        else                                                                      \
-            asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
-                "{%8,%9}, {%0,%1,%2,%3};"                                         \
-                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                  \
-                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1])); \
-    } while (0)
-template <int KIND>
-__device__ __forceinline__ void asg_mma(float c[4], const uint32_t a[4], const uint32_t b[2],
-                                        bool zero) {
-    if constexpr (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32)
-        ASG_MMA("m16n8k8.row.col.f32.tf32.tf32.f32");
-    else if constexpr (KIND == FKM_ASG_BF16)
-        ASG_MMA("m16n8k16.row.col.f32.bf16.bf16.f32");
-    else /* F16, F16X3 */
-        ASG_MMA("m16n8k16.row.col.f32.f16.f16.f32");
-}
-#undef ASG_MMA
 
 /* One k-step (8 words) of a warp's 32 x (16 NT) tile (A rows lda words
  * apart, B rows LDW). Fragment word
@@ -600,6 +562,7 @@ static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t by
 template <int KIND>
 static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
     constexpr bool PADDED = KIND == FKM_ASG_F16X3 || KIND == FKM_ASG_F16HI;
+    if (fkm_assign_small(A, KIND, batch, stream)) return;
     if (AsgKind<KIND>::MAXFOLD && fkm_assign_wgmma(A, KIND, batch, stream))
         return;
     if (PADDED || A.vec_ok) { /* F16X3 rows: padded, aligned */

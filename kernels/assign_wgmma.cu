@@ -441,11 +441,8 @@ template <int KIND, int KC>
 static void wg_launch_kc(AsgArgs A, size_t batch, cudaStream_t stream, const WgLaunch &L) {
     A.tiles = (unsigned)((A.n + WG_BM - 1) / WG_BM);
     const size_t units = A.tiles * batch;
-    int dev = 0, sms = 0;
-    cudaGetDevice(&dev);
-    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1)
-        sms = 1; /* a failed query leaves a slower, still correct, launch */
-    const unsigned grid = (unsigned)(units < (size_t)sms ? units : (size_t)sms);
+    const size_t sms = (size_t)fkm_sm_count();
+    const unsigned grid = (unsigned)(units < sms ? units : sms);
     cudaFuncSetAttribute(assign_wgmma_kernel<KIND, KC>,
                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L.bytes);
     assign_wgmma_kernel<KIND, KC><<<grid, WG_THREADS, L.bytes, stream>>>(

@@ -22,12 +22,13 @@ extern "C" flashkm_status fkm_cuda_status(cudaError_t e, const char *what) {
 
 static size_t dtype_bytes(flashkm_dtype t) { return t == FLASHKM_DTYPE_F32 ? 4 : 2; }
 
-static fkm_asg_kind asg_of(flashkm_precision p) {
+static fkm_asg_kind asg_of(flashkm_precision p, size_t d) {
     switch (p) {
     case FLASHKM_PRECISION_TF32: return FKM_ASG_TF32;
     case FLASHKM_PRECISION_FP16: return FKM_ASG_F16;
     case FLASHKM_PRECISION_BF16: return FKM_ASG_BF16;
-    default: return FKM_ASG_F16X3; /* fp32: split fp16 products (F32X3 if they can't) */
+    default: /* fp32: split fp16 products (F32X3 if they can't); small d: 3xTF32 */
+        return d <= FKM_SMALL_D ? FKM_ASG_F32X3 : FKM_ASG_F16X3;
     }
 }
 
@@ -75,7 +76,7 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     sz[B_DIST] = rows * sizeof(float);
     sz[B_KEYS] = sz[B_KEYS2] = sz[B_IOTA] = sz[B_ORDER] = rows * sizeof(uint32_t);
     sz[B_SEG] = (groups + 1) * sizeof(uint32_t);
-    sz[B_CCNT] = sz[B_CSTART] = groups * sizeof(uint32_t);
+    sz[B_FINISHED] = groups * sizeof(uint32_t);
     sz[B_PART] = fkm_upd_chunks_max(rows, groups) * d * sizeof(float);
     sz[B_HASSIGN] = groups * sizeof(float) > s->batch * 4 ? groups * sizeof(float) : s->batch * 4;
     sz[B_SORT] = s->sort_tmp_bytes;
@@ -163,8 +164,7 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->iota = (uint32_t *)(b + off[B_IOTA]);
     s->order = (uint32_t *)(b + off[B_ORDER]);
     s->seg = (uint32_t *)(b + off[B_SEG]);
-    s->chunk_cnt = (uint32_t *)(b + off[B_CCNT]);
-    s->chunk_start = (uint32_t *)(b + off[B_CSTART]);
+    s->finished = (uint32_t *)(b + off[B_FINISHED]);
     s->part = (float *)(b + off[B_PART]);
     s->hassign = (float *)(b + off[B_HASSIGN]);
     s->sort_tmp = b + off[B_SORT];
@@ -237,7 +237,7 @@ extern "C" flashkm_status fkm_gpu_open(const flashkm_params *p, const fkm_data *
     s->n = data->n;
     s->d = data->d;
     s->k_max = k_max;
-    s->asg = asg_of(p->precision);
+    s->asg = asg_of(p->precision, s->d);
     s->xdtype = data->on_device ? data->dtype : FLASHKM_DTYPE_F32;
     s->niter_cap = p->niter > 0 ? p->niter : 1;
     int prev = 0;

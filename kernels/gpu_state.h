@@ -47,8 +47,7 @@ typedef struct fkm_gpu_state {
     uint32_t *iota;          /* 0 .. batch*n-1 (sort values input) */
     uint32_t *order;         /* rows grouped by (problem, centroid) */
     uint32_t *seg;           /* batch * k_max + 1 group offsets */
-    uint32_t *chunk_cnt;     /* batch * k_max: update chunks per group */
-    uint32_t *chunk_start;   /* batch * k_max: their exclusive prefix sum */
+    uint32_t *finished;      /* batch * k_max: blocks done per group (update_sum.cu) */
     float *part;             /* chunk sums of large groups, chunks_max * d */
     float *hassign;          /* batch * k_max */
     void *sort_tmp;
@@ -69,7 +68,7 @@ typedef struct fkm_gpu_state {
 } fkm_gpu_state;
 
 #define FKM_OBJ_BLOCKS 256
-#define FKM_UPD_CHUNK 2048u /* rows per update chunk (see update_sort.cu) */
+#define FKM_UPD_CHUNK 2048u /* rows per update chunk (see update_sum.cu) */
 
 /* Every group has >= 1 chunk; only groups over FKM_UPD_CHUNK rows more. */
 static inline size_t fkm_upd_chunks_max(size_t items, size_t groups) {
@@ -101,6 +100,9 @@ void fkm_launch_exact_dist(fkm_gpu_state *s, flashkm_metric metric);
 /* update_sort.cu */
 size_t fkm_sort_tmp_bytes(size_t items, size_t groups, int end_bit);
 void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen);
+/* update_sum.cu: the sums, counts (hassign) and new centroids, from seg,
+ * the sorted keys and order; finished[] must be zero for every group. */
+void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_frozen, uint32_t *finished);
 
 /* split.cu: objective, imbalance, split, stats[it], post-processing. */
 void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen,
@@ -161,6 +163,12 @@ static inline int fkm_certified(size_t d, size_t k) {
     return k * ((d + 31) / 32 * 32) >= FKM_CERTIFY_MIN_WORK;
 }
 
+/* Rows of at most this many values take the small-d assignment
+ * (assign_small.cu: a row is one or two MMA k-steps, held in registers);
+ * fp32 precision runs 3xTF32 there (F32X3, gpu_open.cu), not F16X3: its
+ * rows would be padded to 32 halves and its certified search does not
+ * pay at such small k d. */
+#define FKM_SMALL_D 16
 /* Columns of a problem's row of biases (assign_wgmma.cu): whole tiles of
  * 64, so every tile's loads are in range and 8-byte aligned. */
 static inline size_t fkm_bias_cols(size_t k) { return (k + 63) / 64 * 64; }

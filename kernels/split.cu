@@ -11,6 +11,9 @@
 #include "split_clusters.h"
 
 #define FKM_FIN_THREADS 256
+#if FKM_FIN_THREADS != FKM_OBJ_BLOCKS
+#error "finish_kernel reads one objective partial sum per thread"
+#endif
 
 /* Block sums of double in a fixed tree: deterministic. */
 __device__ double block_sum_d(double v, double *sh) {
@@ -41,14 +44,18 @@ __global__ void objective_part_kernel(const float *dist, size_t n, double *part)
     if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + blockIdx.x] = sum;
 }
 
-/* One block per problem. */
+/* One block per problem (FKM_FIN_THREADS == FKM_OBJ_BLOCKS: a thread per
+ * partial sum of the objective; thread 0 adding the 256 of them from
+ * global memory took ~12 us per iteration, a chain of L2 round trips). */
 __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
                               size_t k_frozen, size_t n, size_t d, float *hassign, float *cent,
                               fkm_mt19937 *mt, flashkm_iteration_stats *stats, int it,
                               int niter) {
     __shared__ unsigned long long sq[FKM_FIN_THREADS];
+    __shared__ double sh[32];
     __shared__ int empty_any;
     const size_t b = blockIdx.x;
+    const double obj = block_sum_d(part[b * FKM_OBJ_BLOCKS + threadIdx.x], sh);
     const uint32_t *sg = seg + b * k;
     unsigned long long acc = 0;
     int empty = 0;
@@ -66,8 +73,6 @@ __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
         __syncthreads();
     }
     if (threadIdx.x != 0) return;
-    double obj = 0;
-    for (int i = 0; i < FKM_OBJ_BLOCKS; i++) obj += part[b * FKM_OBJ_BLOCKS + i];
     const double tot = (double)n;
     int nsplit = 0;
     if (empty_any)

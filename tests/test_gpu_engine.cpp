@@ -193,4 +193,35 @@ TEST(GpuEngine, BatchEqualsSeparateRuns) {
     batch_equals_separate_runs(40001, 128, 150, FLASHKM_PRECISION_FP16);
 }
 
+// Groups over FKM_UPD_CHUNK = 2048 rows take the update's split path (chunk
+// sums, added in chunk order by the group's last block; weights over the
+// whole group); default subsampling (256 points per centroid) never makes
+// such groups in the other tests. Rows not 16-byte aligned (d = 5), one
+// 128-byte slice (8), two slices (40); with and without weights.
+TEST(GpuEngine, LargeGroupsSplitIntoChunksAsCpu) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 20011, k = 4;
+    for (size_t d : {5, 8, 40}) {
+        std::vector<float> x = mixture(n, d, k, 31 + d);
+        std::vector<float> w = random_weights(n, 9);
+        for (int weighted = 0; weighted < 2; weighted++) {
+            SCOPED_TRACE("d=" + std::to_string(d) + " weighted=" + std::to_string(weighted));
+            flashkm_params g = gpu_params(), c = cpu_params();
+            for (flashkm_params *p : {&g, &c}) {
+                p->niter = 5;
+                p->max_points_per_centroid = 1 << 20; // every row: groups of ~5000
+                if (weighted) p->weights = w.data();
+            }
+            TrainResult rg = run_train(g, n, d, k, x.data());
+            TrainResult rc = run_train(c, n, d, k, x.data());
+            TrainResult rg2 = run_train(g, n, d, k, x.data());
+            ASSERT_EQ(rg.status, FLASHKM_OK) << rg.error;
+            ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+            EXPECT_LE(label_mismatches(rg, rc), n / 1000 + 1);
+            EXPECT_LE(centroid_rel_diff(rg, rc), 1e-5); // chunked sums: within rounding
+            EXPECT_EQ(diff_results(rg, rg2), "");       // and deterministic
+        }
+    }
+}
+
 }  // namespace

@@ -33,7 +33,8 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 // aligned: d = 40, one partial 128-byte chunk of halves, two of tf32; 128,
 // the instance for two chunks of halves and for four of tf32; 200, halves
 // only, a run-time chunk count; 1000 (and tf32 at 200) stream through the
-// mma.sync kernel; N = 40001 at d = 128: 157 units of 256 rows, more than
+// mma.sync kernel; d = 5 and 12 the small-d kernel (one and two tf32
+// k-steps, one of halves); N = 40001 at d = 128: 157 units of 256 rows, more than
 // one per block of the persistent kernel, with two row buffers in fp16 and
 // bf16 and one in tf32): every label is a centroid whose float64 distance is
 // within the precision's rounding bound of the best, every distance within
@@ -42,8 +43,9 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
     FKM_REQUIRE_GPU();
     const size_t k = 333;
-    const std::pair<size_t, size_t> shapes[] = {{9001, 40}, {9001, 128}, {9001, 200},
-                                                {9001, 1000}, {40001, 128}};
+    const std::pair<size_t, size_t> shapes[] = {{9001, 5},    {9001, 12},  {9001, 40},
+                                                {9001, 128},  {9001, 200}, {9001, 1000},
+                                                {40001, 128}};
     for (auto [n, d] : shapes) {
         std::vector<float> x = mixture(n, d, k / 3, 70 + d + n);
         std::vector<float> c(x.begin() + 11 * d, x.begin() + (11 + k) * d);
@@ -179,9 +181,10 @@ void gpu_assign_as_reference(const std::vector<float> &x, size_t n, size_t d,
 // float64 reference's assignment, at any magnitude, with outliers.
 TEST(GpuPrecision, Fp32AssignAtAnyScaleAndRange) {
     FKM_REQUIRE_GPU();
-    const size_t n = 4001, d = 37, k = 45;
+    const size_t n = 4001, k = 45;
+    for (size_t d : {37, 11}) // 11: the small-d kernel's 3xTF32
     for (int variant = 0; variant < 4; variant++) {
-        SCOPED_TRACE(kRangeNames[variant]);
+        SCOPED_TRACE(std::string(kRangeNames[variant]) + " d " + std::to_string(d));
         std::vector<float> x = mixture(n, d, k, 31 + variant);
         apply_range(x, n, d, variant);
         std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
