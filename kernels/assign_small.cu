@@ -32,6 +32,18 @@
 #define SD_BM 256 /* point rows per block: 8 warps x 32 */
 #define SD_BN 256 /* centroid rows per shared tile (one per thread for the biases) */
 
+/* f(mt, ks, i) for every A fragment register of a warp's 32 rows: 2
+ * m-tiles, KS k-steps, 4 registers each. */
+template <int KS, typename F>
+__device__ __forceinline__ void sd_each_fragment(F f) {
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) f(mt, ks, i);
+}
+
 /* KS: k-steps per row (tf32 kinds: 8 values each; halves: one of 16). */
 template <int KIND, int KS>
 __global__ void __launch_bounds__(SD_THREADS, 2)
@@ -62,27 +74,22 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
     uint32_t raw[2][KS][4];
     auto load_rows = [&](uint32_t u) {
         const size_t p0 = (size_t)u * SD_BM + (size_t)warp * 32;
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-            for (int ks = 0; ks < KS; ks++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const size_t row = p0 + mt * 16 + g + 8 * (i & 1);
-                    const bool ok = row < A.n;
-                    const size_t base = (b * A.n + (ok ? row : 0)) * d;
-                    if (HALF) {
-                        const unsigned short *x = (const unsigned short *)A.x + base;
-                        const uint32_t e = 2 * t + 8 * (i >> 1);
-                        const uint32_t lo = ok && e < d ? __ldg(x + e) : 0u;
-                        const uint32_t hi = ok && e + 1 < d ? __ldg(x + e + 1) : 0u;
-                        raw[mt][ks][i] = lo | (hi << 16);
-                    } else {
-                        const uint32_t e = 8 * ks + t + 4 * (i >> 1);
-                        raw[mt][ks][i] =
-                            ok && e < d ? __ldg((const uint32_t *)A.x + base + e) : 0u;
-                    }
-                }
+        sd_each_fragment<KS>([&](int mt, int ks, int i) {
+            const size_t row = p0 + mt * 16 + g + 8 * (i & 1);
+            const bool ok = row < A.n;
+            const size_t base = (b * A.n + (ok ? row : 0)) * d;
+            if (HALF) {
+                const unsigned short *x = (const unsigned short *)A.x + base;
+                const uint32_t e = 2 * t + 8 * (i >> 1);
+                const uint32_t lo = ok && e < d ? __ldg(x + e) : 0u;
+                const uint32_t hi = ok && e + 1 < d ? __ldg(x + e + 1) : 0u;
+                raw[mt][ks][i] = lo | (hi << 16);
+            } else {
+                const uint32_t e = 8 * ks + t + 4 * (i >> 1);
+                raw[mt][ks][i] =
+                    ok && e < d ? __ldg((const uint32_t *)A.x + base + e) : 0u;
+            }
+        });
     };
     load_rows(u0);
 
@@ -117,15 +124,10 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
         /* the unit's rows, rounded to tf32 or split (3xTF32); the next
          * unit's loads go out */
         uint32_t a[2][KS][4], al[2][KS][4];
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-            for (int ks = 0; ks < KS; ks++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    a[mt][ks][i] = raw[mt][ks][i];
-                    if (!HALF) asg_tf32_split<KIND>(a[mt][ks][i], al[mt][ks][i]);
-                }
+        sd_each_fragment<KS>([&](int mt, int ks, int i) {
+            a[mt][ks][i] = raw[mt][ks][i];
+            if (!HALF) asg_tf32_split<KIND>(a[mt][ks][i], al[mt][ks][i]);
+        });
         if (u + 1 < u1) load_rows(u + 1);
 
         float bv[4];
