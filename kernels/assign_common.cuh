@@ -1,14 +1,16 @@
-/* assign_common.cuh — what the two FlashAssign kernels share: the
- * arguments of a launch, the (value, index) order of a row's best, F16HI's
- * rounding bound, the meeting of the 4 lanes that share a row, the write of
- * a row's result, and cp.async. assign_mma.cu (mma.sync, any shape) and
- * assign_wgmma.cu (sm_90a warpgroup MMA, resident rows) include it. */
+/* assign_common.cuh — what the FlashAssign kernels share: the arguments of
+ * a launch, the (value, index) order of a row's best, F16HI's rounding
+ * bound, the meeting of the 4 lanes that share a row, the write of a row's
+ * result, mma.sync's operand forms. assign_mma.cu (mma.sync, any shape),
+ * assign_wgmma.cu (sm_90a warpgroup MMA, resident rows) and assign_small.cu
+ * (d <= 16) include it. */
 #ifndef FKM_ASSIGN_COMMON_CUH
 #define FKM_ASSIGN_COMMON_CUH
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>
 
+#include "cp_async.cuh"
 #include "gpu_state.h"
 
 /* fp32 precision's certified search (assign_certify.cu): one fp16 product
@@ -149,18 +151,6 @@ __device__ __forceinline__ void asg_mma(float c[4], const uint32_t a[4], const u
                                         bool zero) {
     asg_mma_from<KIND>(c, a, b, !zero, 0.f, 0.f);
 }
-
-/* 16 bytes global -> shared (a shared-space address), zero-filled past
- * `bytes`. */
-__device__ __forceinline__ void cp_async16_s(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async16(uint32_t *dst, const void *src, int bytes) {
-    cp_async16_s((uint32_t)__cvta_generic_to_shared(dst), src, bytes);
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 /* SMs of the current device, for grids of one or two waves (1 when the
  * query fails: a slower launch, still correct). */

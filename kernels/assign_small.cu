@@ -31,6 +31,7 @@
 #define SD_THREADS 256
 #define SD_BM 256 /* point rows per block: 8 warps x 32 */
 #define SD_BN 256 /* centroid rows per shared tile (one per thread for the biases) */
+static_assert(SD_BN == SD_THREADS, "load_tile writes one column bias per thread");
 
 /* f(mt, ks, i) for every A fragment register of a warp's 32 rows: 2
  * m-tiles, KS k-steps, 4 registers each. */

@@ -121,8 +121,7 @@ static flashkm_status check_sizes(const fkm_gpu_state *s) {
 }
 
 static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int weighted) {
-    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, s->batch * s->k_max,
-                                           fkm_bits_for(s->batch * s->k_max));
+    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, fkm_bits_for(s->batch * s->k_max));
     size_t off[FKM_NBUF];
     size_t need = plan(s, weighted, off);
     size_t limit = p->gpu_memory_limit, env = env_limit();

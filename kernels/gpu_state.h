@@ -98,7 +98,7 @@ void fkm_launch_search_setup(fkm_gpu_state *s, size_t k);
 void fkm_launch_exact_dist(fkm_gpu_state *s, flashkm_metric metric);
 
 /* update_sort.cu */
-size_t fkm_sort_tmp_bytes(size_t items, size_t groups, int end_bit);
+size_t fkm_sort_tmp_bytes(size_t items, int end_bit);
 void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen);
 /* update_sum.cu: the sums, counts (hassign) and new centroids, from seg,
  * the sorted keys and order; finished[] must be zero for every group. */

@@ -11,8 +11,7 @@
 #include "gpu_state.h"
 
 /* Temporary bytes for the sort (the update's only CUB call). */
-extern "C" size_t fkm_sort_tmp_bytes(size_t items, size_t groups, int end_bit) {
-    (void)groups;
+extern "C" size_t fkm_sort_tmp_bytes(size_t items, int end_bit) {
     size_t bytes = 0;
     cub::DeviceRadixSort::SortPairs(NULL, bytes, (const uint32_t *)NULL, (uint32_t *)NULL,
                                     (const uint32_t *)NULL, (uint32_t *)NULL, items, 0,

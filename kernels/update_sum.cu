@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "cp_async.cuh"
 #include "gpu_state.h"
 
 template <typename T>
@@ -34,30 +35,6 @@ __device__ __forceinline__ float upd_scale(float s, float h) {
     return h != 0 ? __fmul_rn(s, __fdiv_rn(1.f, h)) : s;
 }
 
-__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
-                     (uint32_t)__cvta_generic_to_shared(dst)), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async4(void *dst, const void *src) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(
-                     (uint32_t)__cvta_generic_to_shared(dst)), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-/* wait until at most n groups are pending (n: a run-time stage count - 2) */
-__device__ __forceinline__ void cp_async_wait_pending(int n) {
-    switch (n) {
-    case 0: asm volatile("cp.async.wait_group 0;" ::: "memory"); break;
-    case 1: asm volatile("cp.async.wait_group 1;" ::: "memory"); break;
-    case 2: asm volatile("cp.async.wait_group 2;" ::: "memory"); break;
-    case 3: asm volatile("cp.async.wait_group 3;" ::: "memory"); break;
-    case 4: asm volatile("cp.async.wait_group 4;" ::: "memory"); break;
-    case 5: asm volatile("cp.async.wait_group 5;" ::: "memory"); break;
-    default: asm volatile("cp.async.wait_group 6;" ::: "memory"); break;
-    }
-}
-
 /* A block sums UPD_SPAN bytes of each row (one 128-byte line: 32 floats or
  * 64 halves; d is cut into such slices, grid.y) with a thread per column
  * (32 or 64), UPD_ROWS rows per stage of its ring. Slices rather than whole
@@ -69,7 +46,7 @@ __device__ __forceinline__ void cp_async_wait_pending(int n) {
 #define UPD_SPAN 128
 #define UPD_ROWS 32     /* <= the threads of a block: one index load each */
 #define UPD_VPT 8       /* 16-byte pieces per thread and stage: 32 x 128 / 16 / 32 */
-#define UPD_MAX_STAGES 8 /* cp_async_wait_pending's cases go to 8 - 2 */
+#define UPD_MAX_STAGES 8 /* cp_async_wait_pending (cp_async.cuh) goes to 8 - 2 */
 static_assert(UPD_ROWS <= 32 && UPD_ROWS * (UPD_SPAN / 16) <= UPD_VPT * 32,
               "a stage's row indices and 16-byte pieces are one round of a 32-thread block");
 

@@ -1,0 +1,38 @@
+/* cp_async.cuh — the asynchronous global -> shared copies (cp.async) the
+ * kernels pipeline with: FlashAssign's point and centroid tiles
+ * (assign_common.cuh) and the update's row stages (update_sum.cu). */
+#ifndef FKM_CP_ASYNC_CUH
+#define FKM_CP_ASYNC_CUH
+#include <stdint.h>
+
+/* 16 bytes global -> shared (a shared-space address), zero-filled past
+ * `bytes` (0 .. 16). */
+__device__ __forceinline__ void cp_async16_s(uint32_t dst, const void *src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes = 16) {
+    cp_async16_s((uint32_t)__cvta_generic_to_shared(dst), src, bytes);
+}
+/* 4 bytes (a row index, a weight) */
+__device__ __forceinline__ void cp_async4(void *dst, const void *src) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(
+                     (uint32_t)__cvta_generic_to_shared(dst)), "l"(src));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+/* Until at most N groups are pending. No memory clobber: every caller
+ * meets the other threads at a barrier before reading, which orders it. */
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+/* The same for a run-time n (a stage count - 2), 0 .. 6. */
+__device__ __forceinline__ void cp_async_wait_pending(int n) {
+    switch (n) {
+    case 0: cp_async_wait<0>(); break;
+    case 1: cp_async_wait<1>(); break;
+    case 2: cp_async_wait<2>(); break;
+    case 3: cp_async_wait<3>(); break;
+    case 4: cp_async_wait<4>(); break;
+    case 5: cp_async_wait<5>(); break;
+    default: cp_async_wait<6>(); break;
+    }
+}
+#endif
