@@ -27,125 +27,17 @@
  *  - operands in the 128-byte swizzled K-major layout wgmma reads without
  *    bank conflicts: 16-byte piece p of row r at (p ^ (r % 8)) * 16.
  * Where the rows do not fit (a point tile and two centroid tiles: d up to
- * 256 in halves, 128 in tf32), or rows are not 16-byte aligned, or tf32
- * rows are one chunk (d <= 32), assign_mma.cu's kernels run instead. */
-#include "assign_common.cuh"
+ * 256 in halves, 128 in tf32), assign_wide.cu's kernel streams them; where
+ * rows are not 16-byte aligned, or tf32 rows are one chunk (d <= 32),
+ * assign_mma.cu's kernels run instead. */
+#include "wgmma.cuh"
 
 #if FKM_USE_WGMMA
 #define WG_BM 256        /* point rows per block: 2 warpgroups x 2 x 64 */
-#define WG_BN 64         /* centroids per tile (fkm_bias_cols pads to it) */
-#define WG_CONSUMERS 256 /* 2 warpgroups: one point row per thread */
-#define WG_THREADS (WG_CONSUMERS + 128) /* and one producer warpgroup */
-/* Registers per thread. The block starts with 168 each (64K / 384, in
- * steps of 8) and setmaxnreg only moves them between its warpgroups: the
- * producer frees (168 - 40) x 128, the consumers take (232 - 168) x 256,
- * the same number. Taking more than is freed waits forever (48 / 232 hung
- * the GPU tests on an H200). */
-#define WG_PRODUCER_REGS 40
-#define WG_CONSUMER_REGS 232
+#define WG_BN 64         /* centroids per tile */
 #define WG_MAX_STAGES 6
-#define WG_ROW_BYTES 128 /* a chunk of a row: 64 halves, one swizzle span */
 #define WG_ACHUNK_BYTES (WG_BM * WG_ROW_BYTES) /* 32 KB: a chunk of the point rows */
 #define WG_BCHUNK_BYTES (WG_BN * WG_ROW_BYTES) /* 8 KB: a chunk of a centroid tile */
-#define WG_SMEM_MAX (227u << 10)             /* one block per SM */
-
-/* Where piece p (16 bytes) of row r of a 128-row chunk lives. */
-__device__ __forceinline__ uint32_t wg_swz(uint32_t r, uint32_t p) {
-    return r * WG_ROW_BYTES + ((p ^ (r & 7u)) << 4);
-}
-
-/* wgmma's shared-memory matrix descriptor: start address, leading offset
- * (unused for swizzled K-major: 1), stride offset between 8-row groups
- * (1024 bytes), 128-byte swizzle; every field in 16-byte units. The tiles
- * are 1024-byte aligned, so the base offset is 0. */
-__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
-    return (uint64_t)((saddr & 0x3FFFFu) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) |
-           (1ull << 62);
-}
-
-__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wg_commit() {
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void wg_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
-}
-/* cp.async writes are the generic proxy's; wgmma reads through the async
- * proxy: a fence between the two, after the data is known to have landed. */
-__device__ __forceinline__ void wg_proxy_fence() {
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-}
-/* mbarriers in shared memory: each stage has a "full" barrier (the
- * producer's copies and biases have landed) and an "empty" one (every
- * consumer warp is done with the stage). */
-__device__ __forceinline__ void mb_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mb_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-/* an arrival once this thread's earlier cp.async have landed */
-__device__ __forceinline__ void mb_arrive_cp_async(uint32_t bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
-    uint32_t done;
-    do {
-        asm volatile("{\n.reg .pred p;\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     "selp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-    } while (!done);
-}
-/* a + b, rounded as the compiler's own fp32 add, but never merged with it:
- * the fold's second pass must find the very sums of its first. */
-__device__ __forceinline__ float wg_add(float a, float b) {
-    float r;
-    asm volatile("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-    return r;
-}
-/* Keeps the compiler from moving accumulator reads or writes across the
- * asynchronous MMAs (no instruction is emitted). */
-__device__ __forceinline__ void wg_hold(float (&d)[64]) {
-#pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-/* d = A (64 x k, K-major) . B (64 x k, K-major)^T (+ d when acc), A and B
- * in shared memory by descriptor, k = 16 halves or 8 tf32 (32 bytes);
- * fp32 accumulators, 32 per thread (d[0] .. d[31]). A tile's first MMA
- * starts from zero this way: no other instruction may write the
- * accumulators while MMAs are in flight, or ptxas serializes them. IMM:
- * the scale (and, 16-bit types only, transpose) immediates. */
-#define WG_D32_LIST \
-    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13," \
-    "%14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26," \
-    "%27, %28, %29, %30, %31}"
-#define WG_D32_OPS \
-    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-#define WG_MMA(INSTR, IMM)                                                              \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" INSTR " " WG_D32_LIST    \
-                 ", %32, %33, p, " IMM ";\n}\n"                                         \
-                 : WG_D32_OPS                                                          \
-                 : "l"(da), "l"(db), "r"(acc))
-template <int KIND>
-__device__ __forceinline__ void wg_mma(float *d, uint64_t da, uint64_t db, int acc) {
-    if constexpr (KIND == FKM_ASG_TF32)
-        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32", "1, 1");
-    else if constexpr (KIND == FKM_ASG_BF16)
-        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16", "1, 1, 0, 0");
-    else
-        WG_MMA("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "1, 1, 0, 0");
-}
-#undef WG_MMA
-#undef WG_D32_OPS
-#undef WG_D32_LIST
 
 /* Each column's bias -|c|^2 s^2 / 2 (0 for inner product, -inf for the
  * padding past k), once per assignment: the kernel's fold adds it to x.c s^2
@@ -177,8 +69,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t nstages,
                     const uint32_t nabuf, const uint32_t units) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
-    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;       /* bytes per element */
-    constexpr uint32_t EC = WG_ROW_BYTES / EB, EP = 16 / EB;     /* per chunk, per piece */
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
+    constexpr uint32_t EC = WG_ROW_BYTES / EB, EP = 16 / EB;
     const uint32_t kchunks = KC ? KC : kchunks_arg;
     extern __shared__ __align__(16) uint8_t wg_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wg_smem);
@@ -225,7 +117,10 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             if (skipped(b)) continue;
             /* The unit's point rows (rows pt and pt + 128), zero-filled past
              * a row's end and for rows out of range, once their buffer's
-             * previous rows are done with. */
+             * previous rows are done with. A thread per row here, 2 per
+             * centroid row below: with assign_wide.cu's whole-line copies
+             * (wg_copy_chunk) ivf-1M-4k in tf32 took 5.13 ms per iteration
+             * instead of 4.36 (H200), large-K in fp16 the same. */
             const uint32_t ab = it % nabuf;
             if (it >= nabuf) mb_wait(aempty(ab), (it / nabuf - 1) & 1);
 #pragma unroll 1
@@ -237,11 +132,8 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                 for (uint32_t c = 0; c < kchunks; c++)
 #pragma unroll
                     for (uint32_t p = 0; p < 8; p++) {
-                        /* F16HI: dimensions 64c.. are the hi halves of F16X3's
-                         * blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each) */
-                        const uint32_t blk = 2 * c + p / 4;
-                        const uint32_t e = TOP2 ? blk * 64 + (p % 4) * 8 : c * EC + p * EP;
-                        const bool ok = ok_row && (TOP2 ? blk * 64 < xd : e < d);
+                        uint32_t e;
+                        const bool ok = wg_xpiece<KIND>(c, p, d, xd, e) && ok_row;
                         cp_async16_s(sA + ab * rows_bytes + c * WG_ACHUNK_BYTES + wg_swz(r, p),
                                      ok ? xrow + e * EB : xrow, ok ? 16 : 0);
                     }
@@ -249,14 +141,13 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             mb_arrive_cp_async(afull(ab));
             it++;
             /* its centroid tiles: tile j into stage (jg + j) % nstages once
-             * the consumers are done with the tile before it there (2
-             * threads per centroid row) */
+             * the consumers are done with the tile before it there */
             const char *cbase = (const char *)A.c + b * A.k * d * EB;
 #pragma unroll 1
             for (uint32_t j = 0; j < ntiles; j++, jg++) {
                 const uint32_t st = jg % nstages;
                 if (jg >= nstages) mb_wait(empty(st), (jg / nstages - 1) & 1);
-                const uint32_t r = pt >> 1, col = j * WG_BN + r; /* 2 threads per row */
+                const uint32_t r = pt >> 1, col = j * WG_BN + r;
                 const char *crow = cbase + (size_t)(col < k ? col : 0) * d * EB;
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++)
@@ -282,47 +173,11 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         uint32_t bi[4];
         size_t b = 0;
 
-        /* Tile j's values into each row's running maximum of -v s^2 (TOP2: and
-         * second largest) and its column (ties: the lower). The MMAs gave x.c
-         * s^2, the biases (bias_kernel, through L1) add -|c|^2 s^2 / 2 (0
-         * for inner product, -inf past k). First the tile's maxima alone
-         * (fmaxf, 2 independent chains per row: compare-and-select chains per
-         * value kept the ALU pipe busy with its latency exposed), and only where
-         * a row's tile maximum beats its running best, a second pass for that
-         * maximum's lowest column. */
+        /* tile j's values into the thread's 4 rows' bests (wgmma.cuh) */
+        const size_t bias_cols = (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
         auto fold = [&](float (&a)[64], uint32_t j) {
-            const float *bias = A.bias + b * ntiles * WG_BN + j * WG_BN + 2 * t; /* fkm_bias_cols */
-            float2 bb[8];
-#pragma unroll
-            for (int i = 0; i < 8; i++) bb[i] = __ldg((const float2 *)(bias + 8 * i));
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const int base = (r >> 1) * 32 + (r & 1) * 2;
-                float t1[2] = {-INFINITY, -INFINITY}, t2[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-#pragma unroll
-                    for (int jj = 0; jj < 2; jj++) {
-                        const float v = a[base + 4 * i + jj] + (jj ? bb[i].y : bb[i].x);
-                        if (TOP2) t2[jj] = fmaxf(t2[jj], fminf(v, t1[jj]));
-                        t1[jj] = fmaxf(t1[jj], v);
-                    }
-                /* the tile's two largest */
-                const float m1 = fmaxf(t1[0], t1[1]);
-                const float m2 = TOP2 ? fmaxf(fmaxf(t2[0], t2[1]), fminf(t1[0], t1[1])) : 0.f;
-                if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
-                if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
-                    uint32_t col = 0;
-#pragma unroll
-                    for (int i = 7; i >= 0; i--)
-#pragma unroll
-                        for (int jj = 1; jj >= 0; jj--)
-                            if (wg_add(a[base + 4 * i + jj], jj ? bb[i].y : bb[i].x) == m1)
-                                col = j * WG_BN + 2 * t + 8 * i + jj;
-                    bv[r] = m1;
-                    bi[r] = col;
-                }
-            }
+            wg_fold<TOP2, 2, 8>(a, A.bias + b * bias_cols + j * WG_BN + 2 * t, j * WG_BN + 2 * t,
+                                bv, sv, bi);
         };
         uint32_t it = 0, jg = 0;
 #pragma unroll 1
@@ -333,31 +188,14 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             const float s = A.scale[b], inv_s2 = 1.f / (s * s);
             const uint32_t ab = it % nabuf;
             mb_wait(afull(ab), (it / nabuf) & 1);
-            if (KIND == FKM_ASG_TF32) {
-                /* the warpgroup's rows to tf32, rounded to nearest
-                 * (fkm_tf32), in place: rounding is per value, so the
-                 * layout does not matter, and consecutive threads take
-                 * consecutive 16 bytes (a thread per row hit one bank with
-                 * all 32 lanes: ~30 us per tile) */
+            if (KIND == FKM_ASG_TF32) /* the warpgroup's rows, once per unit */
 #pragma unroll 1
-                for (uint32_t c = 0; c < kchunks; c++) {
-                    float4 *v = (float4 *)(wg_smem + (sA - raw) + ab * rows_bytes +
-                                           c * WG_ACHUNK_BYTES + wg * 128 * WG_ROW_BYTES);
-#pragma unroll
-                    for (uint32_t i = tid & 127; i < 128 * WG_ROW_BYTES / 16; i += 128) {
-                        float4 q = v[i];
-                        q.x = __uint_as_float(fkm_tf32(q.x));
-                        q.y = __uint_as_float(fkm_tf32(q.y));
-                        q.z = __uint_as_float(fkm_tf32(q.z));
-                        q.w = __uint_as_float(fkm_tf32(q.w));
-                        v[i] = q;
-                    }
-                }
+                for (uint32_t c = 0; c < kchunks; c++)
+                    wg_round_tf32(wg_smem + (sA - raw) + ab * rows_bytes + c * WG_ACHUNK_BYTES +
+                                      wg * 128 * WG_ROW_BYTES,
+                                  128, wg);
+            else
                 wg_proxy_fence();
-                asm volatile("bar.sync %0, 128;" ::"r"(1 + wg) : "memory"); /* the warpgroup */
-            } else {
-                wg_proxy_fence();
-            }
 #pragma unroll
             for (int r = 0; r < 4; r++) {
                 bv[r] = sv[r] = -INFINITY;
@@ -385,7 +223,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                     for (int kk = 0; kk < 4; kk++) /* 32 bytes per k-step (16 halves, 8 tf32) */
 #pragma unroll
                         for (int mt = 0; mt < 2; mt++)
-                            wg_mma<KIND>(cur + 32 * mt,
+                            wg_mma64<KIND>(cur + 32 * mt,
                                          dA + ((c * WG_ACHUNK_BYTES + mt * 64 * WG_ROW_BYTES + 32 * kk) >> 4),
                                          db + ((c * WG_BCHUNK_BYTES + 32 * kk) >> 4), c > 0 || kk > 0);
                 wg_commit();
@@ -396,8 +234,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                 wg_hold(prev);
                 if (j > 0) {
                     fold(prev, j - 1);
-                    __syncwarp();
-                    if (lane == 0) mb_arrive(empty((q - 1) % nstages));
+                    wg_release(empty((q - 1) % nstages));
                 }
                 wg_wait<0>();
                 wg_hold(cur);
@@ -408,25 +245,16 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
                 if (j + 1 < ntiles) tile(acc1, acc0, j + 1);
             }
             /* every MMA of the unit is done: its rows' buffer goes back */
-            __syncwarp();
-            if (lane == 0) mb_arrive(aempty(ab));
+            wg_release(aempty(ab));
             it++;
             if (ntiles & 1) fold(acc0, ntiles - 1);
             else fold(acc1, ntiles - 1);
-            __syncwarp();
-            if (lane == 0) mb_arrive(empty((jg + ntiles - 1) % nstages));
+            wg_release(empty((jg + ntiles - 1) % nstages));
             jg += ntiles;
 
-            /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
-             * writes its rows. */
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
-                uint32_t i = bi[r];
-                asg_quad_reduce<TOP2>(v, i, v2);
-                const size_t row = p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
-                if (t == 0 && row < A.n) asg_write_row<TOP2>(A, b, row, v, v2, i);
-            }
+            wg_write_rows<TOP2>(A, b, inv_s2, bv, sv, bi, [&](int r) {
+                return p0 + 128 * wg + 64 * (r >> 1) + 16 * w + g + 8 * (r & 1);
+            });
         }
     }
 }
@@ -457,36 +285,52 @@ static void wg_launch(AsgArgs A, size_t batch, cudaStream_t stream, const WgLaun
 }
 #endif /* FKM_USE_WGMMA */
 
+void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream) {
+#if FKM_USE_WGMMA
+    const size_t cols = fkm_bias_cols(A.k);
+    dim3 grid((unsigned)((cols + 255) / 256), (unsigned)batch);
+    bias_kernel<<<grid, 256, 0, stream>>>(A.cnorm, A.scale, A.k, cols, A.ip, A.bias);
+#else
+    (void)A; (void)batch; (void)stream;
+#endif
+}
+
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     if (kind != FKM_ASG_F16HI && !A.vec_ok) return false; /* 16-byte copies */
-    /* one or two buffers of point rows (two where they leave room for 3
-     * centroid tiles), 2 to 6 centroid tiles (as many as fit), the
-     * barriers */
     const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
     const size_t kchunks = (A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES,
                  tile = kchunks * WG_BCHUNK_BYTES, rows = kchunks * WG_ACHUNK_BYTES;
-    const size_t bars = (2 * WG_MAX_STAGES + 4) * 8;
-    if (1024 + rows + bars + 2 * tile > WG_SMEM_MAX) return false;
     /* tf32 rows of one chunk (d <= 32): pq-batched (d = 8) went 0.47 ->
      * 0.81 ms per iteration on wgmma (H200), the mma.sync kernel stays */
     if (kind == FKM_ASG_TF32 && kchunks < 2) return false;
+    if (kind != FKM_ASG_TF32 && kind != FKM_ASG_F16 && kind != FKM_ASG_BF16 &&
+        kind != FKM_ASG_F16HI)
+        return false;
+    fkm_wgmma_bias(A, batch, stream);
+    /* the rows resident where a buffer of them and 2 centroid tiles fit;
+     * streamed with the centroids otherwise */
+    const size_t bars = (2 * WG_MAX_STAGES + 4) * 8;
+    if (1024 + rows + bars + 2 * tile > WG_SMEM_MAX) {
+        fkm_assign_wide(A, kind, batch, stream);
+        return true;
+    }
+    /* one or two buffers of point rows (two where they leave room for 3
+     * centroid tiles), 2 to 6 centroid tiles (as many as fit), the
+     * barriers */
     WgLaunch L;
     L.kchunks = (uint32_t)kchunks;
     L.nabuf = 1024 + 2 * rows + bars + 3 * tile <= WG_SMEM_MAX ? 2 : 1;
     const size_t fixed = 1024 + L.nabuf * rows + bars, fit = (WG_SMEM_MAX - fixed) / tile;
     L.nstages = (uint32_t)(fit < WG_MAX_STAGES ? fit : WG_MAX_STAGES);
     L.bytes = fixed + L.nstages * tile;
-    const size_t cols = fkm_bias_cols(A.k);
-    dim3 bgrid((unsigned)((cols + 255) / 256), (unsigned)batch);
-    bias_kernel<<<bgrid, 256, 0, stream>>>(A.cnorm, A.scale, A.k, cols, A.ip, A.bias);
     switch (kind) {
-    case FKM_ASG_F16: wg_launch<FKM_ASG_F16>(A, batch, stream, L); return true;
-    case FKM_ASG_BF16: wg_launch<FKM_ASG_BF16>(A, batch, stream, L); return true;
-    case FKM_ASG_F16HI: wg_launch<FKM_ASG_F16HI>(A, batch, stream, L); return true;
-    case FKM_ASG_TF32: wg_launch<FKM_ASG_TF32>(A, batch, stream, L); return true;
-    default: return false;
+    case FKM_ASG_F16: wg_launch<FKM_ASG_F16>(A, batch, stream, L); break;
+    case FKM_ASG_BF16: wg_launch<FKM_ASG_BF16>(A, batch, stream, L); break;
+    case FKM_ASG_F16HI: wg_launch<FKM_ASG_F16HI>(A, batch, stream, L); break;
+    default: wg_launch<FKM_ASG_TF32>(A, batch, stream, L); break;
     }
+    return true;
 #else
     (void)A; (void)kind; (void)batch; (void)stream;
     return false;

@@ -169,9 +169,13 @@ static inline int fkm_certified(size_t d, size_t k) {
  * rows would be padded to 32 halves and its certified search does not
  * pay at such small k d. */
 #define FKM_SMALL_D 16
-/* Columns of a problem's row of biases (assign_wgmma.cu): whole tiles of
- * 64, so every tile's loads are in range and 8-byte aligned. */
-static inline size_t fkm_bias_cols(size_t k) { return (k + 63) / 64 * 64; }
+/* Columns of a problem's row of biases (wgmma.cuh): whole tiles of 256
+ * (the widest kernel's, assign_wide.cu), so every tile's loads are in
+ * range and 8-byte aligned. */
+#define FKM_BIAS_TILE 256
+static inline size_t fkm_bias_cols(size_t k) {
+    return (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
+}
 
 static inline int fkm_bits_for(size_t v) {
     int b = 0;

@@ -149,7 +149,9 @@ TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
 // Small (d = 10: fp32's split products on mma.sync), and at d = 128 with
 // 3 x 157 units of 256 rows (on an H100/H200 the persistent wgmma kernel's
 // blocks walk units of several problems): fp32's certified fp16 search
-// (k d >= 16384) and fp16.
+// (k d >= 16384) and fp16. d = 264 streams the rows in d chunks there
+// (assign_wide.cu: 3 x 157 units of 128 rows, two centroid tiles of 256,
+// the second partial) in fp32, tf32 and fp16.
 static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_precision prec) {
     SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
                  std::to_string((int)prec));
@@ -191,6 +193,9 @@ TEST(GpuEngine, BatchEqualsSeparateRuns) {
     batch_equals_separate_runs(4001, 10, 33, FLASHKM_PRECISION_FP32);
     batch_equals_separate_runs(40001, 128, 150, FLASHKM_PRECISION_FP32);
     batch_equals_separate_runs(40001, 128, 150, FLASHKM_PRECISION_FP16);
+    for (flashkm_precision prec :
+         {FLASHKM_PRECISION_FP32, FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16})
+        batch_equals_separate_runs(20001, 264, 300, prec);
 }
 
 // Groups over FKM_UPD_CHUNK = 2048 rows take the update's split path (chunk

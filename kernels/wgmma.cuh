@@ -1,0 +1,319 @@
+/* wgmma.cuh — what the two Hopper FlashAssign kernels share:
+ * assign_wgmma.cu (a block's point rows resident in shared memory, m64n64
+ * tiles) and assign_wide.cu (rows too long for that, streamed in d chunks
+ * with the centroids, m64n256 tiles). The swizzled operand layout and its
+ * descriptors, the warpgroup MMAs, the mbarriers of the producer/consumer
+ * rings, where a point row's pieces come from, and the fold of a tile's
+ * values into each row's running best. sm_90a only (FKM_USE_WGMMA). */
+#ifndef FKM_WGMMA_CUH
+#define FKM_WGMMA_CUH
+#include "assign_common.cuh"
+
+#if FKM_USE_WGMMA
+#define WG_ROW_BYTES 128         /* a chunk of a row: 64 halves, one swizzle span */
+#define WG_SMEM_MAX (227u << 10) /* one block per SM */
+/* A block: 2 consumer warpgroups and a producer. Registers per thread: the
+ * block starts with 168 each (64K / 384, in steps of 8) and setmaxnreg only
+ * moves them between its warpgroups: the producer frees (168 - 40) x 128,
+ * the consumers take (232 - 168) x 256, the same number. Taking more than
+ * is freed waits forever (48 / 232 hung the GPU tests on an H200). */
+#define WG_CONSUMERS 256
+#define WG_THREADS (WG_CONSUMERS + 128)
+#define WG_PRODUCER_REGS 40
+#define WG_CONSUMER_REGS 232
+
+/* Where piece p (16 bytes) of row r of a chunk lives: 128-byte rows in the
+ * 128-byte swizzle wgmma reads without bank conflicts. */
+__device__ __forceinline__ uint32_t wg_swz(uint32_t r, uint32_t p) {
+    return r * WG_ROW_BYTES + ((p ^ (r & 7u)) << 4);
+}
+
+/* wgmma's shared-memory matrix descriptor: start address, leading offset
+ * (unused for swizzled K-major: 1), stride offset between 8-row groups
+ * (1024 bytes), 128-byte swizzle; every field in 16-byte units. The tiles
+ * are 1024-byte aligned, so the base offset is 0. */
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
+    return (uint64_t)((saddr & 0x3FFFFu) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void wg_commit() {
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+/* cp.async writes (and the consumers' tf32 rounding) are the generic
+ * proxy's; wgmma reads through the async proxy: a fence between the two,
+ * after the data is known to have landed. */
+__device__ __forceinline__ void wg_proxy_fence() {
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+/* mbarriers in shared memory: each stage has a "full" barrier (the
+ * producer's copies have landed) and an "empty" one (every consumer warp
+ * is done with the stage). */
+__device__ __forceinline__ void mb_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mb_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+/* an arrival once this thread's earlier cp.async have landed */
+__device__ __forceinline__ void mb_arrive_cp_async(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\n"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+/* A consumer warp is done with a buffer: one arrival per warp. */
+__device__ __forceinline__ void wg_release(uint32_t bar) {
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) mb_arrive(bar);
+}
+/* a + b, rounded as the compiler's own fp32 add, but never merged with it:
+ * the fold's second pass must find the very sums of its first. */
+__device__ __forceinline__ float wg_add(float a, float b) {
+    float r;
+    asm volatile("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+/* Keeps the compiler from moving accumulator reads or writes across the
+ * asynchronous MMAs (no instruction is emitted). */
+template <int N>
+__device__ __forceinline__ void wg_hold(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+/* d = A (64 x k, K-major) . B (N x k, K-major)^T (+ d when acc), A and B in
+ * shared memory by descriptor, k = 16 halves or 8 tf32 (32 bytes); fp32
+ * accumulators, N / 2 per thread: thread (warp w, lane 4g + t) holds rows
+ * 16w + g + 8h, columns 8i + 2t + jj in d[4i + 2h + jj]. A tile's first MMA
+ * starts from zero this way: no other instruction may write the
+ * accumulators while MMAs are in flight, or ptxas serializes them. IMM:
+ * the scale (and, 16-bit types only, transpose) immediates. */
+#define WG_F8(i)                                                                                   \
+    "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]),   \
+        "+f"(d[i + 6]), "+f"(d[i + 7])
+#define WG_F32(i) WG_F8(i), WG_F8(i + 8), WG_F8(i + 16), WG_F8(i + 24)
+#define WG_D32_LIST                                                                           \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"                 \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define WG_D128_LIST \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15," \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31," \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47," \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63," \
+    "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79," \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95," \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111," \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
+/* ARGS: the flag's operand number; the outputs last */
+#define WG_MMA(SHAPE, TYPES, IMM, LIST, ARGS, ...)                                            \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" ARGS ", 0;\n"                          \
+                 "wgmma.mma_async.sync.aligned." SHAPE "." TYPES " " LIST ", p, " IMM ";\n}\n" \
+                 : __VA_ARGS__                                                               \
+                 : "l"(da), "l"(db), "r"(acc))
+#define WG_MMA_KINDS(N, LIST, ARGS, ...)                                                      \
+    if constexpr (KIND == FKM_ASG_TF32)                                                       \
+        WG_MMA("m64n" N "k8", "f32.tf32.tf32", "1, 1", LIST, ARGS, __VA_ARGS__);              \
+    else if constexpr (KIND == FKM_ASG_BF16)                                                  \
+        WG_MMA("m64n" N "k16", "f32.bf16.bf16", "1, 1, 0, 0", LIST, ARGS, __VA_ARGS__);       \
+    else /* F16, F16HI */                                                                     \
+        WG_MMA("m64n" N "k16", "f32.f16.f16", "1, 1, 0, 0", LIST, ARGS, __VA_ARGS__)
+template <int KIND>
+__device__ __forceinline__ void wg_mma64(float *d, uint64_t da, uint64_t db, int acc) {
+    WG_MMA_KINDS("64", WG_D32_LIST ", %32, %33", "34", WG_F32(0));
+}
+template <int KIND>
+__device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, int acc) {
+    WG_MMA_KINDS("256", WG_D128_LIST ", %128, %129", "130", WG_F32(0), WG_F32(32), WG_F32(64),
+                 WG_F32(96));
+}
+#undef WG_MMA_KINDS
+#undef WG_MMA
+#undef WG_D128_LIST
+#undef WG_D32_LIST
+#undef WG_F32
+#undef WG_F8
+
+/* One 128-byte chunk of NROWS rows into its swizzled place at dst, by the
+ * producer warpgroup (thread pt of 128): piece pt % 8 of rows pt / 8,
+ * + 16, ..., so that each warp's copy reads four whole 128-byte lines.
+ * (A thread per row read one 16-byte half of 32 sectors per copy, the
+ * other halves on the next: every sector crossed from L2 twice, and L2's
+ * throughput was the limit.) src: the thread's first piece, rows `stride`
+ * bytes apart; rows from `nvalid` on, or a piece past the row's end
+ * (!piece_ok), are zeros. */
+template <uint32_t NROWS>
+__device__ __forceinline__ void wg_copy_chunk(uint32_t dst, uint32_t pt, const char *src,
+                                              size_t stride, size_t nvalid, bool piece_ok,
+                                              const void *any) {
+    const uint32_t p = pt & 7;
+#pragma unroll 1 /* the producer has 40 registers: unrolled, the addresses spilled */
+    for (uint32_t i = 0; i < NROWS / 16; i++) {
+        const uint32_t r = (pt >> 3) + 16 * i;
+        const bool ok = piece_ok && r < nvalid;
+        cp_async16_s(dst + wg_swz(r, p), ok ? src + i * 16 * stride : any, ok ? 16 : 0);
+    }
+}
+/* Piece p (16 bytes) of chunk c of a point row: its first element e, and
+ * whether it holds data (zeros otherwise). F16HI: dimensions 64c.. are the
+ * hi halves of F16X3's blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each,
+ * xd per row). */
+template <int KIND>
+__device__ __forceinline__ bool wg_xpiece(uint32_t c, uint32_t p, uint32_t d, uint32_t xd,
+                                          uint32_t &e) {
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
+    if (KIND == FKM_ASG_F16HI) {
+        const uint32_t blk = 2 * c + p / 4;
+        e = blk * 64 + (p % 4) * 8;
+        return blk * 64 < xd;
+    }
+    e = c * (WG_ROW_BYTES / EB) + p * (16 / EB);
+    return e < d;
+}
+/* Chunk c of the point rows p0.. of problem b. */
+template <int KIND, uint32_t NROWS>
+__device__ __forceinline__ void wg_copy_points(uint32_t dst, uint32_t pt, const AsgArgs &A,
+                                               size_t b, size_t p0, uint32_t c, uint32_t d,
+                                               uint32_t xd) {
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
+    uint32_t e;
+    const bool ok = wg_xpiece<KIND>(c, pt & 7, d, xd, e);
+    const char *src = (const char *)A.x + ((b * A.n + p0 + (pt >> 3)) * xd + e) * EB;
+    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)xd * EB, A.n - p0, ok, A.x);
+}
+/* Chunk c of centroids col0.. of problem b. */
+template <int KIND, uint32_t NROWS>
+__device__ __forceinline__ void wg_copy_centroids(uint32_t dst, uint32_t pt, const AsgArgs &A,
+                                                  size_t b, uint32_t col0, uint32_t c,
+                                                  uint32_t d) {
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
+    const uint32_t e = c * (WG_ROW_BYTES / EB) + (pt & 7) * (16 / EB);
+    const char *src = (const char *)A.c + ((b * A.k + col0 + (pt >> 3)) * d + e) * EB;
+    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)d * EB, A.k - col0, e < d, A.c);
+}
+
+/* The warpgroup's point rows of one chunk to tf32, rounded to nearest
+ * (fkm_tf32), in place: rounding is per value, so the swizzle does not
+ * matter, and consecutive threads take consecutive 16 bytes (a thread per
+ * row hit one bank with all 32 lanes). Then the warpgroup meets, and its
+ * MMAs may read them. */
+__device__ __forceinline__ void wg_round_tf32(uint8_t *rows, uint32_t nrows, int wg) {
+    float4 *v = (float4 *)rows;
+#pragma unroll 4
+    for (uint32_t i = threadIdx.x & 127; i < nrows * WG_ROW_BYTES / 16; i += 128) {
+        float4 q = v[i];
+        q.x = __uint_as_float(fkm_tf32(q.x));
+        q.y = __uint_as_float(fkm_tf32(q.y));
+        q.z = __uint_as_float(fkm_tf32(q.z));
+        q.w = __uint_as_float(fkm_tf32(q.w));
+        v[i] = q;
+    }
+    wg_proxy_fence();
+    asm volatile("bar.sync %0, 128;" ::"r"(1 + wg) : "memory");
+}
+
+/* A tile's values into each of the thread's rows' running maximum of
+ * -v s^2 (TOP2: and second largest) and its column (ties: the lower). The
+ * MMAs gave x.c s^2, the biases (bias_kernel, through L1; `bias` at the
+ * tile's column 2t) add -|c|^2 s^2 / 2 (0 for inner product, -inf past k).
+ * MT 64-row MMA tiles of NI 8-column groups: row r = 2mt + h holds
+ * a[4 NI mt + 4i + 2h + jj] at column col0 + 8i + jj. First the tile's
+ * maxima alone (fmaxf, 2 independent chains per row: compare-and-select
+ * chains per value kept the ALU pipe busy with its latency exposed), and
+ * only where a row's tile maximum beats its running best, a second pass for
+ * that maximum's lowest column. */
+template <bool TOP2, int MT, int NI>
+__device__ __forceinline__ void wg_fold(const float (&a)[4 * MT * NI], const float *bias,
+                                        uint32_t col0, float (&bv)[2 * MT], float (&sv)[2 * MT],
+                                        uint32_t (&bi)[2 * MT]) {
+    constexpr int R = 2 * MT;
+    /* narrow tiles keep their biases in registers for both passes; wide
+     * ones (64 values) load them again for the second */
+    constexpr bool KEEP = NI <= 8;
+    float2 kept[KEEP ? NI : 1];
+#pragma unroll
+    for (int i = 0; i < (KEEP ? NI : 1); i++)
+        kept[i] = KEEP ? __ldg((const float2 *)(bias + 8 * i)) : make_float2(0.f, 0.f);
+    auto bias_at = [&](int i) {
+        if constexpr (KEEP) return kept[i];
+        else return __ldg((const float2 *)(bias + 8 * i));
+    };
+    float t1[R][2], t2[R][2];
+#pragma unroll
+    for (int r = 0; r < R; r++) t1[r][0] = t1[r][1] = t2[r][0] = t2[r][1] = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < NI; i++) {
+        const float2 bb = bias_at(i);
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int jj = 0; jj < 2; jj++) {
+                const float v =
+                    a[(r >> 1) * 4 * NI + (r & 1) * 2 + 4 * i + jj] + (jj ? bb.y : bb.x);
+                if (TOP2) t2[r][jj] = fmaxf(t2[r][jj], fminf(v, t1[r][jj]));
+                t1[r][jj] = fmaxf(t1[r][jj], v);
+            }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        /* the tile's two largest */
+        const float m1 = fmaxf(t1[r][0], t1[r][1]);
+        const float m2 =
+            TOP2 ? fmaxf(fmaxf(t2[r][0], t2[r][1]), fminf(t1[r][0], t1[r][1])) : 0.f;
+        if (TOP2) sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
+        if (m1 > bv[r]) { /* the lowest column holding m1, the same sums again */
+            const int base = (r >> 1) * 4 * NI + (r & 1) * 2;
+            uint32_t col = 0;
+#pragma unroll
+            for (int i = NI - 1; i >= 0; i--) {
+                const float2 bb = bias_at(i);
+#pragma unroll
+                for (int jj = 1; jj >= 0; jj--)
+                    if (wg_add(a[base + 4 * i + jj], jj ? bb.y : bb.x) == m1)
+                        col = col0 + 8 * i + jj;
+            }
+            bv[r] = m1;
+            bi[r] = col;
+        }
+    }
+}
+
+/* Back to v = |c|^2 / 2 - x.c for the thread's rows; the quad's 4 lanes
+ * meet; lane t = 0 writes. row(r): the point index of the thread's row r. */
+template <bool TOP2, int R, typename RowOf>
+__device__ __forceinline__ void wg_write_rows(const AsgArgs &A, size_t b, float inv_s2,
+                                              const float (&bv)[R], const float (&sv)[R],
+                                              const uint32_t (&bi)[R], RowOf row) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = -bv[r] * inv_s2, v2 = -sv[r] * inv_s2;
+        uint32_t i = bi[r];
+        asg_quad_reduce<TOP2>(v, i, v2);
+        const size_t p = row(r);
+        if ((threadIdx.x & 3) == 0 && p < A.n) asg_write_row<TOP2>(A, b, p, v, v2, i);
+    }
+}
+#endif /* FKM_USE_WGMMA */
+
+/* Each column's bias for the wgmma kernels (-|c|^2 s^2 / 2; 0 for inner
+ * product, -inf past k), fkm_bias_cols(k) per problem, on the stream. */
+void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
+/* The streamed-rows kernel (assign_wide.cu) for tf32, fp16, bf16, F16HI:
+ * any d, rows 16-byte aligned (F16HI: F16X3's padded rows). */
+void fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
+#endif
