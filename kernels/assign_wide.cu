@@ -23,8 +23,20 @@
  * is waited for and the tile's values folded while the other warpgroup's
  * MMAs keep the tensor cores busy. tf32 rows are rounded to nearest in
  * their stage by the warpgroup that reads them (the centroids' copy is
- * stored rounded). Persistent: one block per SM walks units of 128 rows,
- * across all problems of a batch. */
+ * stored rounded).
+ *
+ * Blocks go in clusters of two, on units of neighbouring rows of one
+ * problem, in step: each block's producer asks the tensor memory
+ * accelerator for one half of a stage's centroid chunk, multicast into both
+ * blocks' shared memory (a 2-d tensor map over the centroid copy, the
+ * 128-byte swizzle done by the copy), so the centroids cross from L2 once
+ * per two units: 25.8 of the 38.7 GB above. The point rows come by
+ * cp.async, in whole 128-byte lines per 8 lanes (wg_copy_chunk). A stage
+ * is free again only when the consumers of both blocks are done with it.
+ * Persistent: one cluster per two SMs (as many as can be resident) walks
+ * pairs of units across all problems of a batch. */
+#include <cudaTypedefs.h> /* CUtensorMap, the encoder's type: reached through the runtime */
+
 #include "wgmma.cuh"
 
 #if FKM_USE_WGMMA
@@ -34,13 +46,47 @@
 #define WD_ABYTES (WD_BM * WG_ROW_BYTES)  /* 16 KB: a chunk of the rows */
 #define WD_BBYTES (WD_BN * WG_ROW_BYTES)  /* 32 KB: a chunk of the centroids */
 #define WD_STAGE (WD_ABYTES + WD_BBYTES)
+#define WD_CLUSTER 2
 static_assert(WD_BN == FKM_BIAS_TILE, "a tile's biases are one whole bias tile");
+
+__device__ __forceinline__ uint32_t wd_cluster_rank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void wd_cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n"
+                 "barrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/* an arrival on the barrier at the same offset in block `cta` of the
+ * cluster (this one included) */
+__device__ __forceinline__ void wd_arrive_in(uint32_t bar, uint32_t cta) {
+    uint32_t remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(bar), "r"(cta));
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+}
+/* this thread's arrival, and `bytes` more to land before the phase ends */
+__device__ __forceinline__ void wd_arrive_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+/* box (x, y) of the tensor map into dst of every block of the cluster,
+ * completing `bar` there */
+__device__ __forceinline__ void wd_tma_multicast(uint32_t dst, const CUtensorMap *map, uint32_t x,
+                                                 uint32_t y, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar),
+                 "h"((uint16_t)((1u << WD_CLUSTER) - 1))
+                 : "memory");
+}
 
 template <int KIND>
 __global__ void __launch_bounds__(WG_THREADS, 1)
-assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstages,
-                   const uint32_t units) {
+assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
+                   const uint32_t kchunks, const uint32_t nstages, const uint32_t pairs) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
     extern __shared__ __align__(16) uint8_t wd_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wd_smem);
     const uint32_t sS = (raw + 1023u) & ~1023u;  /* nstages stages: rows, then centroids */
@@ -52,15 +98,22 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
     const int g = lane >> 2, t = lane & 3;
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d, xd = TOP2 ? (uint32_t)A.xd : d;
     const uint32_t ntiles = (k + WD_BN - 1) / WD_BN;
-    if (tid == 0)
+    const uint32_t rank = wd_cluster_rank(), ncl = gridDim.x / WD_CLUSTER;
+    if (tid == 0) {
         for (uint32_t st = 0; st < nstages; st++) {
-            mb_init(full(st), WG_THREADS - WG_CONSUMERS); /* each producer thread's copies */
-            mb_init(empty(st), WG_CONSUMERS / 32);
+            /* each producer thread's row copies, and the centroid bytes */
+            mb_init(full(st), WG_THREADS - WG_CONSUMERS + 1);
+            mb_init(empty(st), WD_CLUSTER * WG_CONSUMERS / 32); /* both blocks' warps */
         }
-    __syncthreads();
-    /* Both roles walk the same units and skip the same ones (F16HI: a
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    wd_cluster_sync();
+    /* Pair m: units 2 (m % tiles2) + rank of problem m / tiles2 (past n:
+     * no rows, the block still takes its half of the centroids). Both roles
+     * of both blocks walk the same pairs and skip the same ones (F16HI: a
      * problem whose search is skipped, assign_certify.cu), so their stage
      * counts q agree. */
+    const size_t tiles2 = (A.tiles + 1) / 2;
     auto skipped = [&](size_t b) { return TOP2 && A.cmax[b] < 0.f; };
 
     if (tid >= WG_CONSUMERS) {
@@ -68,8 +121,8 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
         const uint32_t pt = tid - WG_CONSUMERS; /* 0 .. 127 */
         uint32_t q = 0;
 #pragma unroll 1
-        for (uint32_t u = blockIdx.x; u < units; u += gridDim.x) {
-            const size_t b = u / A.tiles, p0 = (size_t)(u % A.tiles) * WD_BM;
+        for (uint32_t m = blockIdx.x / WD_CLUSTER; m < pairs; m += ncl) {
+            const size_t b = m / tiles2, p0 = (2 * (m % tiles2) + rank) * WD_BM;
             if (skipped(b)) continue;
 #pragma unroll 1
             for (uint32_t j = 0; j < ntiles; j++) {
@@ -81,8 +134,14 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
                     const uint32_t st = q % nstages, sa = sS + st * WD_STAGE;
                     if (q >= nstages) mb_wait(empty(st), (q / nstages - 1) & 1);
                     wg_copy_points<KIND, WD_BM>(sa, pt, A, b, p0, c, d, xd);
-                    wg_copy_centroids<KIND, WD_BN>(sa + WD_ABYTES, pt, A, b, j * WD_BN, c, d);
                     mb_arrive_cp_async(full(st));
+                    if (pt == 0) { /* this block's half of the centroid rows, to both */
+                        wd_arrive_expect(full(st), WD_BBYTES);
+                        wd_tma_multicast(sa + WD_ABYTES + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
+                                         c * (WG_ROW_BYTES / EB),
+                                         (uint32_t)(b * k + j * WD_BN + rank * (WD_BN / WD_CLUSTER)),
+                                         full(st));
+                    }
                 }
             }
         }
@@ -96,10 +155,15 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
         float bv[2], sv[2];
         uint32_t bi[2];
         const size_t bias_cols = (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
+        /* a stage is done with here: both blocks' producers wait for it */
+        auto release = [&](uint32_t bar) {
+            __syncwarp();
+            if (lane < WD_CLUSTER) wd_arrive_in(bar, lane);
+        };
         uint32_t q = 0;
 #pragma unroll 1
-        for (uint32_t u = blockIdx.x; u < units; u += gridDim.x) {
-            const size_t b = u / A.tiles, p0 = (size_t)(u % A.tiles) * WD_BM;
+        for (uint32_t m = blockIdx.x / WD_CLUSTER; m < pairs; m += ncl) {
+            const size_t b = m / tiles2, p0 = (2 * (m % tiles2) + rank) * WD_BM;
             if (skipped(b)) continue;
             const float s = A.scale[b], inv_s2 = 1.f / (s * s);
 #pragma unroll
@@ -127,11 +191,11 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
                     /* the chunk before is done: its stage goes back */
                     wg_wait<1>();
                     wg_hold(acc);
-                    if (c > 0) wg_release(empty((q - 1) % nstages));
+                    if (c > 0) release(empty((q - 1) % nstages));
                 }
                 wg_wait<0>();
                 wg_hold(acc);
-                wg_release(empty((q - 1) % nstages));
+                release(empty((q - 1) % nstages));
                 wg_fold<TOP2, 1, 32>(acc, A.bias + b * bias_cols + j * WD_BN + 2 * t,
                                      j * WD_BN + 2 * t, bv, sv, bi);
             }
@@ -140,35 +204,87 @@ assign_wide_kernel(const AsgArgs A, const uint32_t kchunks, const uint32_t nstag
             });
         }
     }
+    /* no block leaves while its peer may still copy into it or arrive */
+    __syncwarp();
+    wd_cluster_sync();
+}
+
+/* The 2-d tensor map of the centroid copy: batch k rows of d elements
+ * (row stride d * eb, 16-byte aligned: vec_ok), boxes of 128 bytes x 128
+ * rows (half a stage's centroid chunk) in the 128-byte swizzle; zeros past
+ * d and past the last row. False if the driver cannot make one. */
+static bool wd_centroid_map(CUtensorMap *map, const AsgArgs &A, size_t batch, size_t eb) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+        void *fn = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                             cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            fn = nullptr;
+        return (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    }();
+    if (!encode) return false;
+    const cuuint64_t dims[2] = {(cuuint64_t)A.d, (cuuint64_t)(batch * A.k)};
+    const cuuint64_t strides[1] = {(cuuint64_t)(A.d * eb)};
+    const cuuint32_t box[2] = {(cuuint32_t)(WG_ROW_BYTES / eb), WD_BN / WD_CLUSTER};
+    const cuuint32_t estr[2] = {1, 1};
+    return encode(map, eb == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT16,
+                  2, (void *)A.c, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 template <int KIND>
-static void wide_launch(AsgArgs A, size_t batch, cudaStream_t stream, uint32_t kchunks) {
+static void wide_launch(AsgArgs A, const CUtensorMap &cmap, size_t batch, cudaStream_t stream,
+                        uint32_t kchunks) {
     A.tiles = (unsigned)((A.n + WD_BM - 1) / WD_BM);
-    const size_t units = A.tiles * batch, sms = (size_t)fkm_sm_count();
-    const unsigned grid = (unsigned)(units < sms ? units : sms);
+    const size_t pairs = (A.tiles + 1) / 2 * batch;
     const uint32_t nstages = WD_MAX_STAGES;
     const size_t bytes = 1024 + (size_t)nstages * WD_STAGE + 2 * WD_MAX_STAGES * 8;
     static_assert(1024 + WD_MAX_STAGES * WD_STAGE + 2 * WD_MAX_STAGES * 8 <= WG_SMEM_MAX,
                   "the ring fits one block per SM");
     cudaFuncSetAttribute(assign_wide_kernel<KIND>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          (int)bytes);
-    assign_wide_kernel<KIND><<<grid, WG_THREADS, bytes, stream>>>(A, kchunks, nstages,
-                                                                  (uint32_t)units);
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = WD_CLUSTER;
+    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.blockDim = dim3(WG_THREADS);
+    cfg.dynamicSmemBytes = bytes;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    /* as many clusters as can be resident at once (the SMs of a cluster
+     * share a GPC: fewer than SMs / 2 on some parts), at most one per pair */
+    size_t clusters = (size_t)fkm_sm_count() / WD_CLUSTER;
+    cfg.gridDim = dim3((unsigned)(clusters * WD_CLUSTER));
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, assign_wide_kernel<KIND>, &cfg) == cudaSuccess &&
+        active > 0 && (size_t)active < clusters)
+        clusters = (size_t)active;
+    if (clusters > pairs) clusters = pairs;
+    cfg.gridDim = dim3((unsigned)(clusters * WD_CLUSTER));
+    cudaLaunchKernelEx(&cfg, assign_wide_kernel<KIND>, A, cmap, kchunks, nstages, (uint32_t)pairs);
 }
 #endif /* FKM_USE_WGMMA */
 
-void fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
+bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
     const uint32_t kchunks = (uint32_t)((A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES);
+    CUtensorMap cmap;
+    if (!wd_centroid_map(&cmap, A, batch, eb)) return false;
+    fkm_wgmma_bias(A, batch, stream);
     switch (kind) {
-    case FKM_ASG_F16: wide_launch<FKM_ASG_F16>(A, batch, stream, kchunks); break;
-    case FKM_ASG_BF16: wide_launch<FKM_ASG_BF16>(A, batch, stream, kchunks); break;
-    case FKM_ASG_F16HI: wide_launch<FKM_ASG_F16HI>(A, batch, stream, kchunks); break;
-    default: wide_launch<FKM_ASG_TF32>(A, batch, stream, kchunks); break;
+    case FKM_ASG_F16: wide_launch<FKM_ASG_F16>(A, cmap, batch, stream, kchunks); break;
+    case FKM_ASG_BF16: wide_launch<FKM_ASG_BF16>(A, cmap, batch, stream, kchunks); break;
+    case FKM_ASG_F16HI: wide_launch<FKM_ASG_F16HI>(A, cmap, batch, stream, kchunks); break;
+    default: wide_launch<FKM_ASG_TF32>(A, cmap, batch, stream, kchunks); break;
     }
+    return true;
 #else
     (void)A; (void)kind; (void)batch; (void)stream;
+    return false;
 #endif
 }

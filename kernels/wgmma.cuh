@@ -185,7 +185,7 @@ __device__ __forceinline__ bool wg_xpiece(uint32_t c, uint32_t p, uint32_t d, ui
     e = c * (WG_ROW_BYTES / EB) + p * (16 / EB);
     return e < d;
 }
-/* Chunk c of the point rows p0.. of problem b. */
+/* Chunk c of the point rows p0.. of problem b (none where p0 >= n). */
 template <int KIND, uint32_t NROWS>
 __device__ __forceinline__ void wg_copy_points(uint32_t dst, uint32_t pt, const AsgArgs &A,
                                                size_t b, size_t p0, uint32_t c, uint32_t d,
@@ -194,19 +194,8 @@ __device__ __forceinline__ void wg_copy_points(uint32_t dst, uint32_t pt, const 
     uint32_t e;
     const bool ok = wg_xpiece<KIND>(c, pt & 7, d, xd, e);
     const char *src = (const char *)A.x + ((b * A.n + p0 + (pt >> 3)) * xd + e) * EB;
-    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)xd * EB, A.n - p0, ok, A.x);
+    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)xd * EB, A.n > p0 ? A.n - p0 : 0, ok, A.x);
 }
-/* Chunk c of centroids col0.. of problem b. */
-template <int KIND, uint32_t NROWS>
-__device__ __forceinline__ void wg_copy_centroids(uint32_t dst, uint32_t pt, const AsgArgs &A,
-                                                  size_t b, uint32_t col0, uint32_t c,
-                                                  uint32_t d) {
-    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
-    const uint32_t e = c * (WG_ROW_BYTES / EB) + (pt & 7) * (16 / EB);
-    const char *src = (const char *)A.c + ((b * A.k + col0 + (pt >> 3)) * d + e) * EB;
-    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)d * EB, A.k - col0, e < d, A.c);
-}
-
 /* The warpgroup's point rows of one chunk to tf32, rounded to nearest
  * (fkm_tf32), in place: rounding is per value, so the swizzle does not
  * matter, and consecutive threads take consecutive 16 bytes (a thread per
@@ -314,6 +303,7 @@ __device__ __forceinline__ void wg_write_rows(const AsgArgs &A, size_t b, float 
  * product, -inf past k), fkm_bias_cols(k) per problem, on the stream. */
 void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
 /* The streamed-rows kernel (assign_wide.cu) for tf32, fp16, bf16, F16HI:
- * any d, rows 16-byte aligned (F16HI: F16X3's padded rows). */
-void fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
+ * any d, rows 16-byte aligned (F16HI: F16X3's padded rows); launches the
+ * biases too. False: not launched (no tensor map from the driver). */
+bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 #endif
