@@ -2,8 +2,9 @@
  * a launch, the (value, index) order of a row's best, F16HI's rounding
  * bound, the meeting of the 4 lanes that share a row, the write of a row's
  * result, mma.sync's operand forms. assign_mma.cu (mma.sync, any shape),
- * assign_wgmma.cu (sm_90a warpgroup MMA, resident rows) and assign_small.cu
- * (d <= 16) include it. */
+ * the sm_90a warpgroup-MMA kernels through wgmma.cuh (assign_wgmma.cu:
+ * resident rows; assign_wide.cu: rows streamed with the centroids) and
+ * assign_small.cu (d <= 16) include it. */
 #ifndef FKM_ASSIGN_COMMON_CUH
 #define FKM_ASSIGN_COMMON_CUH
 #include <cuda_bf16.h>
@@ -163,9 +164,9 @@ static inline int fkm_sm_count() {
     return sms;
 }
 
-/* The wgmma kernel for the kinds it serves (fp16, bf16, F16HI) where the
- * block's point rows fit in shared memory; false: not launched, use the
- * mma.sync kernels. */
+/* A wgmma kernel (assign_wgmma.cu or assign_wide.cu, sm_90a) for the kinds
+ * they serve (tf32, fp16, bf16, F16HI) where rows are 16-byte aligned;
+ * false: not launched, use the mma.sync kernels. */
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 /* The small-d kernel (assign_small.cu) for tf32, fp16, bf16 and F32X3 where
  * d <= FKM_SMALL_D and rows are not listed; false: not launched. */

@@ -41,7 +41,7 @@ static size_t asg_row_bytes(fkm_asg_kind a, size_t d) {
 
 /* The centroids have their own assignment copy (not the fp32 ones); tf32's
  * is rounded to tf32 (wgmma reads raw fp32 and truncates, see
- * assign_wgmma.cu). */
+ * assign_wgmma.cu and assign_wide.cu). */
 static int own_centa(fkm_asg_kind a) {
     return a == FKM_ASG_F16 || a == FKM_ASG_BF16 || a == FKM_ASG_F16X3 || a == FKM_ASG_TF32;
 }
@@ -89,7 +89,7 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
         sz[B_UNC] = rows * sizeof(uint32_t);
         sz[B_UNCN] = s->batch * sizeof(uint32_t);
     }
-    /* the wgmma kernel's column biases (assign_wgmma.cu), 64-column tiles */
+    /* the wgmma kernels' column biases (wgmma.cuh), whole 256-column tiles */
     sz[B_BIAS] = s->batch * fkm_bias_cols(s->k_max) * sizeof(float);
     size_t total = 0;
     for (int i = 0; i < FKM_NBUF; i++) {
