@@ -120,8 +120,8 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
             /* The unit's point rows (rows pt and pt + 128), zero-filled past
              * a row's end and for rows out of range, once their buffer's
              * previous rows are done with. A thread per row here, 2 per
-             * centroid row below: with assign_wide.cu's whole-line copies
-             * (wg_copy_chunk) ivf-1M-4k in tf32 took 5.13 ms per iteration
+             * centroid row below: with whole-line copies (assign_wide.cu's
+             * wd_copy_points) ivf-1M-4k in tf32 took 5.13 ms per iteration
              * instead of 4.36 (H200), large-K in fp16 the same. */
             const uint32_t ab = it % nabuf;
             if (it >= nabuf) mb_wait(aempty(ab), (it / nabuf - 1) & 1);

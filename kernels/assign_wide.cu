@@ -31,7 +31,7 @@
  * blocks' shared memory (a 2-d tensor map over the centroid copy, the
  * 128-byte swizzle done by the copy), so the centroids cross from L2 once
  * per two units: 25.8 of the 38.7 GB above. The point rows come by
- * cp.async, in whole 128-byte lines per 8 lanes (wg_copy_chunk). A stage
+ * cp.async, in whole 128-byte lines per 8 lanes (wd_copy_points). A stage
  * is free again only when the consumers of both blocks are done with it.
  * Persistent: one cluster per two SMs (as many as can be resident) walks
  * pairs of units across all problems of a batch. */
@@ -42,7 +42,7 @@
 #if FKM_USE_WGMMA
 #define WD_BM 128 /* point rows per unit: 2 warpgroups x 64 */
 #define WD_BN 256 /* centroids per tile (FKM_BIAS_TILE) */
-#define WD_MAX_STAGES 4
+#define WD_STAGES 4 /* the ring: 4 x 48 KB */
 #define WD_ABYTES (WD_BM * WG_ROW_BYTES)  /* 16 KB: a chunk of the rows */
 #define WD_BBYTES (WD_BN * WG_ROW_BYTES)  /* 32 KB: a chunk of the centroids */
 #define WD_STAGE (WD_ABYTES + WD_BBYTES)
@@ -81,18 +81,44 @@ __device__ __forceinline__ void wd_tma_multicast(uint32_t dst, const CUtensorMap
                  : "memory");
 }
 
+/* Chunk c of the 128 point rows p0.. of problem b into its swizzled place
+ * at dst (rows from n on are zeros), by the producer warpgroup (thread pt of
+ * 128): piece pt % 8 of rows pt / 8, + 16, ..., so that each warp's copy
+ * reads four whole 128-byte lines. (A thread per row read one 16-byte half
+ * of 32 sectors per copy, the other halves on the next, every sector
+ * crossing from L2 twice: with L2's throughput the limit, embeddings-768
+ * tf32 took 14.96 ms per iteration that way, 12.76 this way, before the
+ * clusters.) */
+template <int KIND>
+__device__ __forceinline__ void wd_copy_points(uint32_t dst, uint32_t pt, const AsgArgs &A,
+                                               size_t b, size_t p0, uint32_t c, uint32_t d,
+                                               uint32_t xd) {
+    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
+    const uint32_t p = pt & 7;
+    uint32_t e;
+    const bool piece_ok = wg_xpiece<KIND>(c, p, d, xd, e);
+    const size_t stride = (size_t)xd * EB, nvalid = A.n > p0 ? A.n - p0 : 0;
+    const char *src = (const char *)A.x + ((b * A.n + p0 + (pt >> 3)) * xd + e) * EB;
+#pragma unroll 1 /* the producer has 40 registers: unrolled, the addresses spilled */
+    for (uint32_t i = 0; i < WD_BM / 16; i++) {
+        const uint32_t r = (pt >> 3) + 16 * i;
+        const bool ok = piece_ok && r < nvalid;
+        cp_async16_s(dst + wg_swz(r, p), ok ? src + i * 16 * stride : A.x, ok ? 16 : 0);
+    }
+}
+
 template <int KIND>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
-                   const uint32_t kchunks, const uint32_t nstages, const uint32_t pairs) {
+                   const uint32_t kchunks, const uint32_t pairs) {
     constexpr bool TOP2 = KIND == FKM_ASG_F16HI;
     constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
     extern __shared__ __align__(16) uint8_t wd_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(wd_smem);
-    const uint32_t sS = (raw + 1023u) & ~1023u;  /* nstages stages: rows, then centroids */
-    const uint32_t sBar = sS + nstages * WD_STAGE; /* full[], empty[] */
+    const uint32_t sS = (raw + 1023u) & ~1023u;   /* the stages: rows, then centroids */
+    const uint32_t sBar = sS + WD_STAGES * WD_STAGE; /* full[], empty[] */
     auto full = [&](uint32_t st) { return sBar + 8 * st; };
-    auto empty = [&](uint32_t st) { return sBar + 8 * (WD_MAX_STAGES + st); };
+    auto empty = [&](uint32_t st) { return sBar + 8 * (WD_STAGES + st); };
 
     const int tid = threadIdx.x, wg = tid >> 7, w = (tid >> 5) & 3, lane = tid & 31;
     const int g = lane >> 2, t = lane & 3;
@@ -100,7 +126,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
     const uint32_t ntiles = (k + WD_BN - 1) / WD_BN;
     const uint32_t rank = wd_cluster_rank(), ncl = gridDim.x / WD_CLUSTER;
     if (tid == 0) {
-        for (uint32_t st = 0; st < nstages; st++) {
+        for (uint32_t st = 0; st < WD_STAGES; st++) {
             /* each producer thread's row copies, and the centroid bytes */
             mb_init(full(st), WG_THREADS - WG_CONSUMERS + 1);
             mb_init(empty(st), WD_CLUSTER * WG_CONSUMERS / 32); /* both blocks' warps */
@@ -128,19 +154,19 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             for (uint32_t j = 0; j < ntiles; j++) {
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++, q++) {
-                    /* stage q % nstages, once the consumers are done with
-                     * what it held nstages stages ago; zero-filled past a
-                     * row's end, for rows past n and columns past k */
-                    const uint32_t st = q % nstages, sa = sS + st * WD_STAGE;
-                    if (q >= nstages) mb_wait(empty(st), (q / nstages - 1) & 1);
-                    wg_copy_points<KIND, WD_BM>(sa, pt, A, b, p0, c, d, xd);
+                    /* stage q % WD_STAGES, once both blocks' consumers are
+                     * done with what it held a ring ago; zero-filled past a
+                     * row's end and for rows past n */
+                    const uint32_t st = q % WD_STAGES, sa = sS + st * WD_STAGE;
+                    if (q >= WD_STAGES) mb_wait(empty(st), (q / WD_STAGES - 1) & 1);
+                    wd_copy_points<KIND>(sa, pt, A, b, p0, c, d, xd);
                     mb_arrive_cp_async(full(st));
                     if (pt == 0) { /* this block's half of the centroid rows, to both */
                         wd_arrive_expect(full(st), WD_BBYTES);
+                        const uint32_t row = (uint32_t)(b * k) + j * WD_BN +
+                                             rank * (WD_BN / WD_CLUSTER);
                         wd_tma_multicast(sa + WD_ABYTES + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
-                                         c * (WG_ROW_BYTES / EB),
-                                         (uint32_t)(b * k + j * WD_BN + rank * (WD_BN / WD_CLUSTER)),
-                                         full(st));
+                                         c * (WG_ROW_BYTES / EB), row, full(st));
                     }
                 }
             }
@@ -175,9 +201,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             for (uint32_t j = 0; j < ntiles; j++) {
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++, q++) {
-                    const uint32_t st = q % nstages;
+                    const uint32_t st = q % WD_STAGES;
                     const uint32_t sa = sS + st * WD_STAGE + wg * 64 * WG_ROW_BYTES; /* its rows */
-                    mb_wait(full(st), (q / nstages) & 1);
+                    mb_wait(full(st), (q / WD_STAGES) & 1);
                     if (KIND == FKM_ASG_TF32) wg_round_tf32(wd_smem + (sa - raw), 64, wg);
                     else wg_proxy_fence();
                     const uint64_t da = wg_desc(sa), db = wg_desc(sS + st * WD_STAGE + WD_ABYTES);
@@ -191,11 +217,11 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                     /* the chunk before is done: its stage goes back */
                     wg_wait<1>();
                     wg_hold(acc);
-                    if (c > 0) release(empty((q - 1) % nstages));
+                    if (c > 0) release(empty((q - 1) % WD_STAGES));
                 }
                 wg_wait<0>();
                 wg_hold(acc);
-                release(empty((q - 1) % nstages));
+                release(empty((q - 1) % WD_STAGES));
                 wg_fold<TOP2, 1, 32>(acc, A.bias + b * bias_cols + j * WD_BN + 2 * t,
                                      j * WD_BN + 2 * t, bv, sv, bi);
             }
@@ -212,7 +238,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
 /* The 2-d tensor map of the centroid copy: batch k rows of d elements
  * (row stride d * eb, 16-byte aligned: vec_ok), boxes of 128 bytes x 128
  * rows (half a stage's centroid chunk) in the 128-byte swizzle; zeros past
- * d and past the last row. False if the driver cannot make one. */
+ * d and past the last row. A tile's columns past k read the next problem's
+ * first centroids: their bias is -inf (bias_kernel), so they never win.
+ * False if the driver cannot make one. */
 static bool wd_centroid_map(CUtensorMap *map, const AsgArgs &A, size_t batch, size_t eb) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
         void *fn = nullptr;
@@ -239,9 +267,8 @@ static void wide_launch(AsgArgs A, const CUtensorMap &cmap, size_t batch, cudaSt
                         uint32_t kchunks) {
     A.tiles = (unsigned)((A.n + WD_BM - 1) / WD_BM);
     const size_t pairs = (A.tiles + 1) / 2 * batch;
-    const uint32_t nstages = WD_MAX_STAGES;
-    const size_t bytes = 1024 + (size_t)nstages * WD_STAGE + 2 * WD_MAX_STAGES * 8;
-    static_assert(1024 + WD_MAX_STAGES * WD_STAGE + 2 * WD_MAX_STAGES * 8 <= WG_SMEM_MAX,
+    const size_t bytes = 1024 + (size_t)WD_STAGES * WD_STAGE + 2 * WD_STAGES * 8;
+    static_assert(1024 + WD_STAGES * WD_STAGE + 2 * WD_STAGES * 8 <= WG_SMEM_MAX,
                   "the ring fits one block per SM");
     cudaFuncSetAttribute(assign_wide_kernel<KIND>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          (int)bytes);
@@ -265,7 +292,7 @@ static void wide_launch(AsgArgs A, const CUtensorMap &cmap, size_t batch, cudaSt
         clusters = (size_t)active;
     if (clusters > pairs) clusters = pairs;
     cfg.gridDim = dim3((unsigned)(clusters * WD_CLUSTER));
-    cudaLaunchKernelEx(&cfg, assign_wide_kernel<KIND>, A, cmap, kchunks, nstages, (uint32_t)pairs);
+    cudaLaunchKernelEx(&cfg, assign_wide_kernel<KIND>, A, cmap, kchunks, (uint32_t)pairs);
 }
 #endif /* FKM_USE_WGMMA */
 

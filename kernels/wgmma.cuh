@@ -3,8 +3,9 @@
  * tiles) and assign_wide.cu (rows too long for that, streamed in d chunks
  * with the centroids, m64n256 tiles). The swizzled operand layout and its
  * descriptors, the warpgroup MMAs, the mbarriers of the producer/consumer
- * rings, where a point row's pieces come from, and the fold of a tile's
- * values into each row's running best. sm_90a only (FKM_USE_WGMMA). */
+ * rings, where a point row's pieces come from, the tf32 rounding of rows
+ * in place, and the fold of a tile's values into each row's running best.
+ * sm_90a only (FKM_USE_WGMMA). */
 #ifndef FKM_WGMMA_CUH
 #define FKM_WGMMA_CUH
 #include "assign_common.cuh"
@@ -149,26 +150,6 @@ __device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, in
 #undef WG_F32
 #undef WG_F8
 
-/* One 128-byte chunk of NROWS rows into its swizzled place at dst, by the
- * producer warpgroup (thread pt of 128): piece pt % 8 of rows pt / 8,
- * + 16, ..., so that each warp's copy reads four whole 128-byte lines.
- * (A thread per row read one 16-byte half of 32 sectors per copy, the
- * other halves on the next: every sector crossed from L2 twice, and L2's
- * throughput was the limit.) src: the thread's first piece, rows `stride`
- * bytes apart; rows from `nvalid` on, or a piece past the row's end
- * (!piece_ok), are zeros. */
-template <uint32_t NROWS>
-__device__ __forceinline__ void wg_copy_chunk(uint32_t dst, uint32_t pt, const char *src,
-                                              size_t stride, size_t nvalid, bool piece_ok,
-                                              const void *any) {
-    const uint32_t p = pt & 7;
-#pragma unroll 1 /* the producer has 40 registers: unrolled, the addresses spilled */
-    for (uint32_t i = 0; i < NROWS / 16; i++) {
-        const uint32_t r = (pt >> 3) + 16 * i;
-        const bool ok = piece_ok && r < nvalid;
-        cp_async16_s(dst + wg_swz(r, p), ok ? src + i * 16 * stride : any, ok ? 16 : 0);
-    }
-}
 /* Piece p (16 bytes) of chunk c of a point row: its first element e, and
  * whether it holds data (zeros otherwise). F16HI: dimensions 64c.. are the
  * hi halves of F16X3's blocks 2c and 2c + 1 ([32 hi | 32 lo] halves each,
@@ -184,17 +165,6 @@ __device__ __forceinline__ bool wg_xpiece(uint32_t c, uint32_t p, uint32_t d, ui
     }
     e = c * (WG_ROW_BYTES / EB) + p * (16 / EB);
     return e < d;
-}
-/* Chunk c of the point rows p0.. of problem b (none where p0 >= n). */
-template <int KIND, uint32_t NROWS>
-__device__ __forceinline__ void wg_copy_points(uint32_t dst, uint32_t pt, const AsgArgs &A,
-                                               size_t b, size_t p0, uint32_t c, uint32_t d,
-                                               uint32_t xd) {
-    constexpr uint32_t EB = KIND == FKM_ASG_TF32 ? 4 : 2;
-    uint32_t e;
-    const bool ok = wg_xpiece<KIND>(c, pt & 7, d, xd, e);
-    const char *src = (const char *)A.x + ((b * A.n + p0 + (pt >> 3)) * xd + e) * EB;
-    wg_copy_chunk<NROWS>(dst, pt, src, (size_t)xd * EB, A.n > p0 ? A.n - p0 : 0, ok, A.x);
 }
 /* The warpgroup's point rows of one chunk to tf32, rounded to nearest
  * (fkm_tf32), in place: rounding is per value, so the swizzle does not
