@@ -27,11 +27,10 @@
  *  - operands in the 128-byte swizzled K-major layout wgmma reads without
  *    bank conflicts: 16-byte piece p of row r at (p ^ (r % 8)) * 16.
  * Where the rows do not fit (a point tile and two centroid tiles: d up to
- * 256 in halves, 128 in tf32), and for the 16-bit kinds with k >= 256,
- * assign_wide.cu's kernel streams them with the centroids (see
- * fkm_assign_wgmma); where rows are not 16-byte aligned, or tf32 rows are
- * one chunk (d <= 32), assign_mma.cu's kernels run instead. So this kernel
- * now serves tf32 with 32 < d <= 128 and the 16-bit kinds with k < 256. */
+ * 256 in halves, 128 in tf32), and wherever k >= 256, assign_wide.cu's
+ * kernel runs (see fkm_assign_wgmma); where rows are not 16-byte aligned,
+ * or tf32 rows are one chunk (d <= 32), assign_mma.cu's kernels run
+ * instead. So this kernel now serves k < 256 with rows that fit. */
 #include "wgmma.cuh"
 
 #if FKM_USE_WGMMA
@@ -309,17 +308,16 @@ bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (kind != FKM_ASG_TF32 && kind != FKM_ASG_F16 && kind != FKM_ASG_BF16 &&
         kind != FKM_ASG_F16HI)
         return false;
-    /* The rows resident where a buffer of them and 2 centroid tiles fit,
-     * streamed with the centroids (assign_wide.cu) otherwise, and for
-     * 16-bit kinds with k >= 256 even where they fit: on an H200 (v16)
-     * streaming took ivf-1M-1k fp16 from 1.02 to 0.95 ms per iteration,
-     * seed-example 2.12 to 1.94, large-N 6.98 to 6.62, ivf-1M-4k bf16 3.17
-     * to 2.96 and fp32's certified search 4.39 to 4.00, large-K the same;
-     * tf32 stays (ivf-1M-4k: 4.57 resident, 5.23 streamed). Below 256
-     * columns a streamed tile is mostly padding. */
+    /* assign_wide.cu's kernel wherever k >= 256 (its 256-column tiles;
+     * below that they are mostly padding) and where the rows do not fit
+     * here (a buffer of them and 2 centroid tiles). On an H200 (v16) it
+     * took ivf-1M-1k fp16 from 1.02 to 0.95 ms per iteration, seed-example
+     * 2.12 to 1.94, large-N 6.98 to 6.62; tf32 came over in v17, once that
+     * kernel kept short rows resident too (ivf-1M-4k 4.55 -> 4.07,
+     * ivf-1M-1k 1.60 -> 1.40). */
     const size_t bars = (2 * WG_MAX_STAGES + 4) * 8;
     const bool fits = 1024 + rows + bars + 2 * tile <= WG_SMEM_MAX;
-    if ((!fits || (kind != FKM_ASG_TF32 && A.k >= 256)) && fkm_assign_wide(A, kind, batch, stream))
+    if ((!fits || A.k >= 256) && fkm_assign_wide(A, kind, batch, stream))
         return true;
     if (!fits) return false;
     fkm_wgmma_bias(A, batch, stream);

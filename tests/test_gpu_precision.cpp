@@ -238,4 +238,40 @@ TEST(GpuPrecision, Fp32CertifiedSearchAsReferenceAndTiesAsCpu) {
     }
 }
 
+// The reduced precisions break exact ties to the lower index too. Small
+// integers make every product and sum exact in tf32, fp16 and bf16 (and
+// in the CPU engine), and duplicated centroids make exact ties; k >= 256
+// with 16-byte rows puts the search on assign_wide.cu's one-pass fold,
+// d = 64 and 128 its resident rows, d = 264 its streamed ones.
+TEST(GpuPrecision, ReducedPrecisionTiesGoToTheLowerIndex) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 5003, k = 300;
+    for (size_t d : {64, 128, 264}) {
+        std::vector<float> x(n * d);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                x[i * d + j] = (float)((i * 7 + j * 3 + (i / 3) * j) % 3);
+        std::vector<float> c(x.begin() + 13 * d, x.begin() + (13 + k) * d);
+        std::copy(c.begin(), c.begin() + 50 * d, c.begin() + 100 * d);
+        for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+            flashkm_params pc = cpu_params();
+            pc.metric = m;
+            AssignResult rc = run_assign(pc, n, d, k, x.data(), c.data());
+            ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
+            for (flashkm_precision prec :
+                 {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
+                SCOPED_TRACE("d=" + std::to_string(d) + " precision " + std::to_string(prec));
+                flashkm_params pg = gpu_params(prec);
+                pg.metric = m;
+                AssignResult r = run_assign(pg, n, d, k, x.data(), c.data());
+                ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+                ASSERT_TRUE(r.labels.all_written());
+                size_t differ = 0;
+                for (size_t i = 0; i < n; i++) differ += r.labels.v[i] != rc.labels.v[i];
+                EXPECT_EQ(differ, 0u);
+            }
+        }
+    }
+}
+
 }  // namespace
