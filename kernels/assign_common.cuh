@@ -3,7 +3,7 @@
  * bound, the meeting of the 4 lanes that share a row, the write of a row's
  * result, mma.sync's operand forms. assign_mma.cu (mma.sync, any shape),
  * the sm_90a warpgroup-MMA kernels through wgmma.cuh (assign_wgmma.cu:
- * resident rows; assign_wide.cu: rows streamed with the centroids) and
+ * k < 256; assign_wide.cu: k >= 256, 256-column tiles) and
  * assign_small.cu (d <= 16) include it. */
 #ifndef FKM_ASSIGN_COMMON_CUH
 #define FKM_ASSIGN_COMMON_CUH

@@ -215,7 +215,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             const size_t b = m / tiles2, p0 = (WD_CLUSTER * (m % tiles2) + rank) * WD_BM;
             if (skipped(b)) continue;
             if (RC && pw == 1) { /* the unit's rows, once their buffer is free */
-                mb_wait_long(rempty(u), ((u >> 1) & 1) ^ 1);
+                mb_wait<true>(rempty(u), ((u >> 1) & 1) ^ 1);
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++)
                     wd_copy_points<KIND, 32>(rbuf(u) + c * WD_ABYTES, pt & 31, A, b, p0, c, d, xd);
@@ -287,8 +287,8 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             for (uint32_t j = 0; j < ntiles; j++) {
                 /* ping-pong: the warpgroups issue whole tiles in turn, so
                  * that one folds while the other's MMAs run */
-                const float *tbias = A.bias + b * bias_cols + j * WD_BN + 2 * t;
-                wg_bias_prefetch(tbias - 2 * t);
+                const float *tbias = A.bias + b * bias_cols + j * WD_BN;
+                wg_bias_prefetch(tbias);
                 if (pingpong && (wg == 1 || turns > 0)) wd_turn_wait(wg);
                 turns++;
 #pragma unroll 1
@@ -320,9 +320,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                 wg_hold(acc);
                 release(empty(prev));
                 if (RC && j + 1 == ntiles) wg_release(rempty(u)); /* the rows' buffer */
-                /* F16HI's second-best chains spill in the one-pass fold */
-                if constexpr (TOP2) wg_fold<TOP2, 1, 32>(acc, tbias, j * WD_BN + 2 * t, bv, sv, bi);
-                else wg_fold1<TOP2, 32>(acc, tbias, j * WD_BN + 2 * t, bv, sv, bi);
+                if constexpr (TOP2)
+                    wg_fold<TOP2, 1, 32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, sv, bi);
+                else wg_fold1<32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, bi);
             }
             u++;
             wg_write_rows<TOP2>(A, b, inv_s2, bv, sv, bi, [&](int r) {

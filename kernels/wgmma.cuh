@@ -1,7 +1,8 @@
 /* wgmma.cuh — what the two Hopper FlashAssign kernels share:
- * assign_wgmma.cu (a block's point rows resident in shared memory, m64n64
- * tiles) and assign_wide.cu (rows too long for that, streamed in d chunks
- * with the centroids, m64n256 tiles). The swizzled operand layout and its
+ * assign_wgmma.cu (k < 256: a block's 256 point rows resident in shared
+ * memory, m64n64 tiles) and assign_wide.cu (k >= 256, and rows too long
+ * for that: m64n256 tiles, rows of d <= 128 resident, longer ones streamed
+ * in d chunks with the centroids). The swizzled operand layout and its
  * descriptors, the warpgroup MMAs, the mbarriers of the producer/consumer
  * rings, where a point row's pieces come from, the tf32 rounding of rows
  * in place, and the fold of a tile's values into each row's running best.
@@ -67,30 +68,22 @@ __device__ __forceinline__ void mb_arrive(uint32_t bar) {
 __device__ __forceinline__ void mb_arrive_cp_async(uint32_t bar) {
     asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
 }
+/* Until the barrier's phase of this parity has completed. SLEEP: for long
+ * waits (a producer's for a buffer of rows), the thread may sleep up to 20
+ * us between checks instead of polling. */
+#define WG_TRY_WAIT(HINT)                                                                      \
+    "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2" HINT ";\n"       \
+    "selp.u32 %0, 1, 0, p;\n}\n"
+template <bool SLEEP = false>
 __device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
     uint32_t done;
     do {
-        asm volatile("{\n.reg .pred p;\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     "selp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
+        if constexpr (SLEEP)
+            asm volatile(WG_TRY_WAIT(", 20000") : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+        else asm volatile(WG_TRY_WAIT("") : "=r"(done) : "r"(bar), "r"(parity) : "memory");
     } while (!done);
 }
-/* The same for long waits (a producer's for a buffer of rows): the thread
- * may sleep up to 20 us between checks instead of polling. */
-__device__ __forceinline__ void mb_wait_long(uint32_t bar, uint32_t parity) {
-    uint32_t done;
-    do {
-        asm volatile("{\n.reg .pred p;\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, 20000;\n"
-                     "selp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-    } while (!done);
-}
+#undef WG_TRY_WAIT
 /* A consumer warp is done with a buffer: one arrival per warp. */
 __device__ __forceinline__ void wg_release(uint32_t bar) {
     __syncwarp();
@@ -265,32 +258,29 @@ __device__ __forceinline__ void wg_fold(const float (&a)[4 * MT * NI], const flo
     }
 }
 
-/* The same fold in one pass, for wide tiles (one 64-row MMA tile of NI
- * 8-column groups; row r = h holds a[4i + 2h + jj] at column col0 + 8i +
- * jj). With 4 tiles of 256 columns per unit (K = 1024), some row of a warp
- * beats its running best on nearly every tile, so wg_fold's second pass ran
- * every time: 730 instructions per warp and tile, its search a chain of
- * 64 dependent selects per row, and the fold took twice the other
- * warpgroup's MMAs (H200, Nsight Compute). Here each value is added,
- * compared and kept in one go (4 instructions, 6 with TOP2), in 4
+/* The same fold in one pass, without the second best (F16HI keeps
+ * wg_fold: its second-best chains spilled here), for wide tiles (one
+ * 64-row MMA tile of NI 8-column groups; row r = h holds a[4i + 2h + jj]
+ * at column col0 + 8i + jj). With 4 tiles of 256 columns per unit
+ * (K = 1024), some row of a warp beats its running best on nearly every
+ * tile, so wg_fold's second pass ran every time: 730 instructions per warp
+ * and tile, its search a chain of 64 dependent selects per row, and the
+ * fold took twice the other warpgroup's MMAs (H200, Nsight Compute). Here
+ * each value is added, compared and kept in one go (4 instructions), in 4
  * independent chains per row (i even or odd, jj), each keeping its first
  * (lowest) group on ties; the chains meet at the end, ties to the lower
  * column. The biases come through L1 (prefetched at the tile's start:
  * wg_bias_prefetch). */
-template <bool TOP2, int NI>
+template <int NI>
 __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *bias,
-                                         uint32_t col0, float (&bv)[2], float (&sv)[2],
-                                         uint32_t (&bi)[2]) {
-    /* chains per row: 4 (i even or odd, jj); 2 (jj) with TOP2, whose
-     * second-best chains would not fit the registers next to 4 */
-    constexpr int C = TOP2 ? 2 : 4;
-    float t1[2][C], t2[2][C];
-    uint32_t gi[2][C];
+                                         uint32_t col0, float (&bv)[2], uint32_t (&bi)[2]) {
+    float t1[2][4];
+    uint32_t gi[2][4];
 #pragma unroll
     for (int r = 0; r < 2; r++)
 #pragma unroll
-        for (int c = 0; c < C; c++) {
-            t1[r][c] = t2[r][c] = -INFINITY;
+        for (int c = 0; c < 4; c++) {
+            t1[r][c] = -INFINITY;
             gi[r][c] = 0;
         }
 #pragma unroll
@@ -300,12 +290,10 @@ __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *
         for (int r = 0; r < 2; r++)
 #pragma unroll
             for (int jj = 0; jj < 2; jj++) {
-                const int c = (C == 4 ? 2 * (i & 1) : 0) + jj;
+                const int c = 2 * (i & 1) + jj;
                 const float v = a[4 * i + 2 * r + jj] + (jj ? bb.y : bb.x);
-                const bool up = v > t1[r][c];
-                if (TOP2) t2[r][c] = fmaxf(t2[r][c], fminf(v, t1[r][c]));
+                gi[r][c] = v > t1[r][c] ? (uint32_t)i : gi[r][c];
                 t1[r][c] = fmaxf(t1[r][c], v);
-                gi[r][c] = up ? (uint32_t)i : gi[r][c];
             }
     }
 #pragma unroll
@@ -314,15 +302,11 @@ __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *
         float m1 = t1[r][0];
         uint32_t col = 8 * gi[r][0];
 #pragma unroll
-        for (int c = 1; c < C; c++) {
+        for (int c = 1; c < 4; c++) {
             const uint32_t cc = 8 * gi[r][c] + (c & 1);
             const bool take = t1[r][c] > m1 || (t1[r][c] == m1 && cc < col);
             m1 = take ? t1[r][c] : m1;
             col = take ? cc : col;
-        }
-        if (TOP2) { /* the second largest: the chains' seconds, or the smaller first */
-            const float m2 = fmaxf(fmaxf(t2[r][0], t2[r][C - 1]), fminf(t1[r][0], t1[r][C - 1]));
-            sv[r] = fmaxf(sv[r], fmaxf(m2, fminf(m1, bv[r])));
         }
         const bool better = m1 > bv[r];
         bv[r] = better ? m1 : bv[r];
@@ -330,10 +314,10 @@ __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *
     }
 }
 /* The L1 lines of a wide tile's biases (256 floats, 8 lines), asked for
- * when the tile starts, so that its fold does not wait for L2. */
+ * by the block's first 8 threads when the tile starts, so that its fold
+ * does not wait for L2 (the SM's L1 serves both warpgroups). */
 __device__ __forceinline__ void wg_bias_prefetch(const float *bias) {
-    const uint32_t lane = threadIdx.x & 31;
-    if (lane < 8) asm volatile("prefetch.global.L1 [%0];" ::"l"(bias + 32 * lane));
+    if (threadIdx.x < 8) asm volatile("prefetch.global.L1 [%0];" ::"l"(bias + 32 * threadIdx.x));
 }
 
 /* Back to v = |c|^2 / 2 - x.c for the thread's rows; the quad's 4 lanes
@@ -356,7 +340,7 @@ __device__ __forceinline__ void wg_write_rows(const AsgArgs &A, size_t b, float 
 /* Each column's bias for the wgmma kernels (-|c|^2 s^2 / 2; 0 for inner
  * product, -inf past k), fkm_bias_cols(k) per problem, on the stream. */
 void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
-/* The streamed-rows kernel (assign_wide.cu) for tf32, fp16, bf16, F16HI:
+/* The 256-column kernel (assign_wide.cu) for tf32, fp16, bf16, F16HI:
  * any d, rows 16-byte aligned (F16HI: F16X3's padded rows); launches the
  * biases too. False: not launched (no tensor map from the driver). */
 bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);

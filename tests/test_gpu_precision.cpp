@@ -29,14 +29,13 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 }
 
 // tf32, fp16 and bf16 assignment, one rounded product per pair (on an
-// H100/H200 the wgmma kernel where its point rows fit and are 16-byte
-// aligned: d = 40, one partial 128-byte chunk of halves, two of tf32; 128,
-// the instance for two chunks of halves and for four of tf32; 200, halves
-// only, a run-time chunk count; 1000 (and tf32 at 200) stream through the
-// mma.sync kernel; d = 5 and 12 the small-d kernel (one and two tf32
-// k-steps, one of halves); N = 40001 at d = 128: 157 units of 256 rows, more than
-// one per block of the persistent kernel, with two row buffers in fp16 and
-// bf16 and one in tf32): every label is a centroid whose float64 distance is
+// H100/H200, k = 333 puts every 16-byte-aligned d here on assign_wide.cu:
+// rows resident at d = 40, one partial 128-byte chunk of halves, two of
+// tf32, and at 128, two chunks of halves, four of tf32; rows streamed at
+// d = 200, four chunks of halves (the warpgroups taking turns), seven of
+// tf32, and at 1000; d = 5 and 12 the small-d kernel (one and two tf32
+// k-steps, one of halves); N = 40001 at d = 128: 313 units of 128 rows,
+// several per cluster, both row buffers in use): every label is a centroid whose float64 distance is
 // within the precision's rounding bound of the best, every distance within
 // that bound of the label's own, with N and K not multiples of any tile,
 // both metrics, every output written.
