@@ -41,6 +41,7 @@ struct AsgArgs {
     float *bias;          /* wgmma: batch * fkm_bias_cols(k) column biases */
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
+    int x_tf32;           /* tf32: the rows are stored rounded (a copy) */
 };
 
 __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
@@ -102,6 +103,15 @@ __device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t
         if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
     }
     A.dist[b * A.n + p] = dv;
+}
+/* The same without TOP2, |x|^2 (xn, unused for inner product) read before
+ * (assign_cres.cu asks for it a tile ahead). */
+__device__ __forceinline__ void asg_write_best(const AsgArgs &A, size_t b, size_t p, float v,
+                                               uint32_t i, float xn) {
+    if (i >= A.k) i = 0;
+    A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
+    const float dv = A.ip ? -v : xn + 2.f * v;
+    A.dist[b * A.n + p] = A.ip || !(dv < 0) ? dv : 0.f; /* as FAISS: not below 0 */
 }
 
 /* The kind of a launch (gpu_state.h's fkm_asg_kind, or FKM_ASG_F16HI):

@@ -621,6 +621,7 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.bias = s->bias;
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
+    A.x_tf32 = s->asg == FKM_ASG_TF32 && s->xa != s->x;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
     switch (s->asg) {
     case FKM_ASG_F32X3: launch_kind<FKM_ASG_F32X3>(A, s->batch, s->stream); break;

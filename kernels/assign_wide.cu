@@ -32,9 +32,8 @@
  * turn (named barriers; CUTLASS's "ping-pong"), so that one folds while
  * the other's MMAs run: without the turns they drifted into step and
  * folded together, the tensor cores idle meanwhile (ivf-1M-1k fp16: 779
- * against 704 us per assignment). tf32 rows are rounded to nearest in
- * shared memory by the warpgroup that reads them (the centroids' copy is
- * stored rounded).
+ * against 704 us per assignment). tf32 operands come from copies stored
+ * rounded to nearest (the rows', the centroids').
  *
  * Blocks go in clusters of two, on units of neighbouring rows of one
  * problem, in step: each block's producer asks the tensor memory
@@ -52,8 +51,6 @@
  * (TMA round trips, the stage hand-offs of both blocks) alone takes about
  * as long as the MMAs. Clusters of 4 (a quarter of each chunk per block)
  * took 768. */
-#include <cudaTypedefs.h> /* CUtensorMap, the encoder's type: reached through the runtime */
-
 #include "wgmma.cuh"
 
 #if FKM_USE_WGMMA
@@ -65,38 +62,6 @@
 #define WD_STAGE (WD_ABYTES + WD_BBYTES)
 #define WD_CLUSTER 2 /* 4 (a quarter each, multicast to 4) was slower: 711 -> 768 us */
 static_assert(WD_BN == FKM_BIAS_TILE, "a tile's biases are one whole bias tile");
-
-__device__ __forceinline__ uint32_t wd_cluster_rank() {
-    uint32_t r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-    return r;
-}
-__device__ __forceinline__ void wd_cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release.aligned;\n"
-                 "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
-/* an arrival on the barrier at the same offset in block `cta` of the
- * cluster (this one included) */
-__device__ __forceinline__ void wd_arrive_in(uint32_t bar, uint32_t cta) {
-    uint32_t remote;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(bar), "r"(cta));
-    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
-}
-/* this thread's arrival, and `bytes` more to land before the phase ends */
-__device__ __forceinline__ void wd_arrive_expect(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
-                 : "memory");
-}
-/* box (x, y) of the tensor map into dst of every block of the cluster,
- * completing `bar` there */
-__device__ __forceinline__ void wd_tma_multicast(uint32_t dst, const CUtensorMap *map, uint32_t x,
-                                                 uint32_t y, uint32_t bar) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-                 ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(dst),
-                 "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar),
-                 "h"((uint16_t)((1u << WD_CLUSTER) - 1))
-                 : "memory");
-}
 
 /* Chunk c of the 128 point rows p0.. of problem b into its swizzled place
  * at dst (rows from n on are zeros), by NT producer threads (pt of NT):
@@ -122,16 +87,6 @@ __device__ __forceinline__ void wd_copy_points(uint32_t dst, uint32_t pt, const 
         const bool ok = piece_ok && r < nvalid;
         cp_async16_s(dst + wg_swz(r, p), ok ? src + i * (NT / 8) * stride : A.x, ok ? 16 : 0);
     }
-}
-
-/* Named barriers 3 and 4 (1 and 2: wg_round_tf32's): warpgroup w's turn
- * to issue its tile's MMAs is barrier 3 + w, completed by the other
- * warpgroup's arrival once it has issued its own. */
-__device__ __forceinline__ void wd_turn_wait(int wg) {
-    asm volatile("bar.sync %0, 256;" ::"r"(3 + wg) : "memory");
-}
-__device__ __forceinline__ void wd_turn_pass(int wg) {
-    asm volatile("bar.arrive %0, 256;" ::"r"(3 + (wg ^ 1)) : "memory");
 }
 
 /* RC: 0, the rows stream with the centroids (stages of both); or the
@@ -177,7 +132,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
     const int g = lane >> 2, t = lane & 3;
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d, xd = TOP2 ? (uint32_t)A.xd : d;
     const uint32_t ntiles = (k + WD_BN - 1) / WD_BN;
-    const uint32_t rank = wd_cluster_rank(), ncl = gridDim.x / WD_CLUSTER;
+    const uint32_t rank = wg_cluster_rank(), ncl = gridDim.x / WD_CLUSTER;
     if (tid == 0) {
         for (uint32_t st = 0; st < S; st++) {
             /* streamed: each producer thread's row copies, and the centroid
@@ -191,7 +146,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
-    wd_cluster_sync();
+    wg_cluster_sync();
     /* Pair m: units 2 (m % tiles2) + rank of problem m / tiles2 (past n:
      * no rows, the block still takes its half of the centroids). Both roles
      * of both blocks walk the same pairs and skip the same ones (F16HI: a
@@ -238,11 +193,12 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                         mb_arrive_cp_async(full(st));
                     }
                     if (pt == 0) { /* this block's half of the centroid rows, to both */
-                        wd_arrive_expect(full(st), WD_BBYTES);
+                        wg_arrive_expect(full(st), WD_BBYTES);
                         const uint32_t row = (uint32_t)(b * k) + j * WD_BN +
                                              rank * (WD_BN / WD_CLUSTER);
-                        wd_tma_multicast(sa + CB + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
-                                         c * (WG_ROW_BYTES / EB), row, full(st));
+                        wg_tma_2d(sa + CB + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
+                                  c * (WG_ROW_BYTES / EB), row, full(st),
+                                  (1u << WD_CLUSTER) - 1);
                     }
                     if (++st == S) st = 0, ph ^= 1;
                 }
@@ -262,7 +218,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
         /* a stage is done with here: both blocks' producers wait for it */
         auto release = [&](uint32_t bar) {
             __syncwarp();
-            if (lane < WD_CLUSTER) wd_arrive_in(bar, lane);
+            if (lane < WD_CLUSTER) wg_arrive_in(bar, lane);
         };
         uint32_t st = 0, ph = 0, prev = 0, u = 0, turns = 0;
 #pragma unroll 1
@@ -276,12 +232,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                 bi[r] = 0xffffffffu;
             }
             const uint32_t rb = rbuf(u);
-            if (RC) { /* the unit's rows have landed; tf32: rounded in place */
+            if (RC) { /* the unit's rows have landed (tf32: stored rounded) */
                 mb_wait(rfull(u), (u >> 1) & 1);
-                if (KIND == FKM_ASG_TF32)
-                    for (uint32_t c = 0; c < kchunks; c++)
-                        wg_round_tf32(wd_smem + (rb + c * WD_ABYTES + mine - raw), 64, wg);
-                else wg_proxy_fence();
+                wg_proxy_fence();
             }
 #pragma unroll 1
             for (uint32_t j = 0; j < ntiles; j++) {
@@ -289,17 +242,14 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                  * that one folds while the other's MMAs run */
                 const float *tbias = A.bias + b * bias_cols + j * WD_BN;
                 wg_bias_prefetch(tbias);
-                if (pingpong && (wg == 1 || turns > 0)) wd_turn_wait(wg);
+                if (pingpong && (wg == 1 || turns > 0)) wg_turn_wait(wg);
                 turns++;
 #pragma unroll 1
                 for (uint32_t c = 0; c < kchunks; c++) {
                     const uint32_t sa = sS + st * Ring::stage;
                     const uint32_t ra = RC ? rb + c * WD_ABYTES + mine : sa + mine;
                     mb_wait(full(st), ph);
-                    if (!RC) {
-                        if (KIND == FKM_ASG_TF32) wg_round_tf32(wd_smem + (ra - raw), 64, wg);
-                        else wg_proxy_fence();
-                    }
+                    if (!RC) wg_proxy_fence();
                     const uint64_t da = wg_desc(ra), db = wg_desc(sa + CB);
                     wg_hold(acc);
                     wg_fence();
@@ -308,7 +258,7 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                         wg_mma256<KIND>(acc, da + ((32 * kk) >> 4), db + ((32 * kk) >> 4),
                                         c > 0 || kk > 0);
                     wg_commit();
-                    if (pingpong && c + 1 == kchunks) wd_turn_pass(wg);
+                    if (pingpong && c + 1 == kchunks) wg_turn_pass(wg);
                     /* the chunk before is done: its stage goes back */
                     wg_wait<1>();
                     wg_hold(acc);
@@ -322,7 +272,10 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                 if (RC && j + 1 == ntiles) wg_release(rempty(u)); /* the rows' buffer */
                 if constexpr (TOP2)
                     wg_fold<TOP2, 1, 32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, sv, bi);
-                else wg_fold1<32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, bi);
+                else
+                    wg_fold1<32>(
+                        acc, [&](int i) { return __ldg((const float2 *)(tbias + 2 * t + 8 * i)); },
+                        j * WD_BN + 2 * t, bv, bi);
             }
             u++;
             wg_write_rows<TOP2>(A, b, inv_s2, bv, sv, bi, [&](int r) {
@@ -330,39 +283,12 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             });
         }
         /* warpgroup 1's last pass of the turn */
-        if (pingpong && wg == 0 && turns > 0) wd_turn_wait(0);
+        if (pingpong && wg == 0 && turns > 0) wg_turn_wait(0);
     }
 done:
     /* no block leaves while its peer may still copy into it or arrive */
     __syncwarp();
-    wd_cluster_sync();
-}
-
-/* The 2-d tensor map of the centroid copy: batch k rows of d elements
- * (row stride d * eb, 16-byte aligned: vec_ok), boxes of 128 bytes x 128
- * rows (half a stage's centroid chunk) in the 128-byte swizzle; zeros past
- * d and past the last row. A tile's columns past k read the next problem's
- * first centroids: their bias is -inf (bias_kernel), so they never win.
- * False if the driver cannot make one. */
-static bool wd_centroid_map(CUtensorMap *map, const AsgArgs &A, size_t batch, size_t eb) {
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-        void *fn = nullptr;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
-                                             cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            fn = nullptr;
-        return (PFN_cuTensorMapEncodeTiled_v12000)fn;
-    }();
-    if (!encode) return false;
-    const cuuint64_t dims[2] = {(cuuint64_t)A.d, (cuuint64_t)(batch * A.k)};
-    const cuuint64_t strides[1] = {(cuuint64_t)(A.d * eb)};
-    const cuuint32_t box[2] = {(cuuint32_t)(WG_ROW_BYTES / eb), WD_BN / WD_CLUSTER};
-    const cuuint32_t estr[2] = {1, 1};
-    return encode(map, eb == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT16,
-                  2, (void *)A.c, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+    wg_cluster_sync();
 }
 
 template <int KIND, int RC>
@@ -371,29 +297,8 @@ static void wide_launch(AsgArgs A, const CUtensorMap &cmap, size_t batch, cudaSt
     auto kernel = assign_wide_kernel<KIND, RC>;
     A.tiles = (unsigned)((A.n + WD_BM - 1) / WD_BM);
     const size_t pairs = (A.tiles + WD_CLUSTER - 1) / WD_CLUSTER * batch;
-    const size_t bytes = WdRing<RC>::bytes;
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = WD_CLUSTER;
-    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.blockDim = dim3(WG_THREADS);
-    cfg.dynamicSmemBytes = bytes;
-    cfg.stream = stream;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    /* as many clusters as can be resident at once (the SMs of a cluster
-     * share a GPC: fewer than SMs / 2 on some parts), at most one per pair */
-    size_t clusters = (size_t)fkm_sm_count() / WD_CLUSTER;
-    cfg.gridDim = dim3((unsigned)(clusters * WD_CLUSTER));
-    int active = 0;
-    if (cudaOccupancyMaxActiveClusters(&active, kernel, &cfg) == cudaSuccess && active > 0 &&
-        (size_t)active < clusters)
-        clusters = (size_t)active;
-    if (clusters > pairs) clusters = pairs;
-    cfg.gridDim = dim3((unsigned)(clusters * WD_CLUSTER));
-    cudaLaunchKernelEx(&cfg, kernel, A, cmap, kchunks, (uint32_t)pairs);
+    wg_launch_clusters(kernel, WD_CLUSTER, WdRing<RC>::bytes, pairs, stream, A, cmap, kchunks,
+                       (uint32_t)pairs);
 }
 
 /* Resident rows where two buffers of them leave room for 3 stages: d <=
@@ -411,8 +316,11 @@ bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
     const uint32_t kchunks = (uint32_t)((A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES);
+    /* the centroid copy, batch k rows of d: boxes of half a stage's chunk
+     * (a tile's columns past k read the next problem's first centroids:
+     * their bias is -inf, bias_kernel, so they never win) */
     CUtensorMap cmap;
-    if (!wd_centroid_map(&cmap, A, batch, eb)) return false;
+    if (!wg_tensor_map(&cmap, A.c, eb, A.d, batch * A.k, WD_BN / WD_CLUSTER)) return false;
     fkm_wgmma_bias(A, batch, stream);
     switch (kind) {
     case FKM_ASG_F16: wide_pick<FKM_ASG_F16>(A, cmap, batch, stream, kchunks); break;

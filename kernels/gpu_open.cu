@@ -46,12 +46,18 @@ static int own_centa(fkm_asg_kind a) {
     return a == FKM_ASG_F16 || a == FKM_ASG_BF16 || a == FKM_ASG_F16X3 || a == FKM_ASG_TF32;
 }
 
-/* The assignment reads its own copy unless x already has its type. F16X3's
- * copy is at least d fp32 values long, so it can hold F32X3's fp32 copy
- * when the data's range sends the run back to F32X3 (gpu_upload.cu). */
+/* The assignment reads its own copy unless x already has its type. tf32
+ * always has one, stored rounded (gpu_upload.cu): the wgmma kernels read
+ * it as it is, where they rounded each buffer of rows in shared memory
+ * while the next buffer's copies were in flight (compute-sanitizer's
+ * racecheck reported the two writers as racing), and the streamed rows
+ * once per 256 centroids. F16X3's copy is at least d fp32 values long, so
+ * it can hold F32X3's fp32 copy when the data's range sends the run back to
+ * F32X3 (gpu_upload.cu). */
 static int needs_xa(const fkm_gpu_state *s) {
     switch (s->asg) {
     case FKM_ASG_F16X3: return 1;
+    case FKM_ASG_TF32: return 1;
     case FKM_ASG_F16: return s->xdtype != FLASHKM_DTYPE_F16;
     case FKM_ASG_BF16: return s->xdtype != FLASHKM_DTYPE_BF16;
     default: return s->xdtype != FLASHKM_DTYPE_F32;

@@ -1,14 +1,18 @@
-/* wgmma.cuh — what the two Hopper FlashAssign kernels share:
- * assign_wgmma.cu (k < 256: a block's 256 point rows resident in shared
- * memory, m64n64 tiles) and assign_wide.cu (k >= 256, and rows too long
- * for that: m64n256 tiles, rows of d <= 128 resident, longer ones streamed
- * in d chunks with the centroids). The swizzled operand layout and its
+/* wgmma.cuh — what the Hopper FlashAssign kernels share: assign_wgmma.cu
+ * (k < 256: a block's 256 point rows resident in shared memory, m64n64
+ * tiles), assign_wide.cu (k >= 256, and rows too long for that: m64n256
+ * tiles, rows of d <= 128 resident, longer ones streamed in d chunks with
+ * the centroids) and assign_cres.cu (fp16 / bf16, d <= 128: the centroids
+ * resident, the rows streamed). The swizzled operand layout and its
  * descriptors, the warpgroup MMAs, the mbarriers of the producer/consumer
- * rings, where a point row's pieces come from, the tf32 rounding of rows
- * in place, and the fold of a tile's values into each row's running best.
- * sm_90a only (FKM_USE_WGMMA). */
+ * rings, the clusters' copies and arrivals, the warpgroups' turns, where a
+ * point row's pieces come from, the fold of a tile's values into each row's running best; on the host, the
+ * tensor maps and the launch of a persistent kernel in clusters. sm_90a
+ * only (FKM_USE_WGMMA). */
 #ifndef FKM_WGMMA_CUH
 #define FKM_WGMMA_CUH
+#include <cudaTypedefs.h> /* CUtensorMap, the encoder's type: reached through the runtime */
+
 #include "assign_common.cuh"
 
 #if FKM_USE_WGMMA
@@ -49,9 +53,8 @@ template <int N>
 __device__ __forceinline__ void wg_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 }
-/* cp.async writes (and the consumers' tf32 rounding) are the generic
- * proxy's; wgmma reads through the async proxy: a fence between the two,
- * after the data is known to have landed. */
+/* cp.async writes are the generic proxy's; wgmma reads through the async
+ * proxy: a fence between the two, after the data is known to have landed. */
 __device__ __forceinline__ void wg_proxy_fence() {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
@@ -84,6 +87,80 @@ __device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
     } while (!done);
 }
 #undef WG_TRY_WAIT
+/* Clusters (both assign_wide.cu's and assign_cres.cu's blocks go in
+ * clusters that share their operands through the tensor memory
+ * accelerator's multicast). */
+__device__ __forceinline__ uint32_t wg_cluster_rank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void wg_cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n"
+                 "barrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/* The address of shared-memory address `a` of this block in block `cta`
+ * of the cluster. */
+__device__ __forceinline__ uint32_t wg_mapa(uint32_t a, uint32_t cta) {
+    uint32_t remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(cta));
+    return remote;
+}
+/* an arrival on the barrier at the same offset in block `cta` of the
+ * cluster (this one included) */
+__device__ __forceinline__ void wg_arrive_in(uint32_t bar, uint32_t cta) {
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(wg_mapa(bar, cta))
+                 : "memory");
+}
+/* 8 bytes (x, y) to shared-memory address `a` of block `cta` of the
+ * cluster (the offset of a here), completing `bytes` of the barrier at
+ * offset bar there: no fence, the waiter sees them once its phase
+ * completes. */
+__device__ __forceinline__ void wg_st_async_in(uint32_t a, uint32_t bar, uint32_t cta, uint32_t x,
+                                               uint32_t y) {
+    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.b32 [%0], {%1, %2}, "
+                 "[%3];" ::"r"(wg_mapa(a, cta)),
+                 "r"(x), "r"(y), "r"(wg_mapa(bar, cta))
+                 : "memory");
+}
+/* this thread's arrival, and `bytes` more to land before the phase ends */
+__device__ __forceinline__ void wg_arrive_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+/* Box (x, y) of a 2-d tensor map into dst, completing `bar`: of every
+ * block in `mask` (multicast), or of this block alone (mask 0). */
+__device__ __forceinline__ void wg_tma_2d(uint32_t dst, const void *map, uint32_t x, uint32_t y,
+                                          uint32_t bar, uint16_t mask) {
+    if (mask)
+        asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                     ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(dst),
+                     "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar), "h"(mask)
+                     : "memory");
+    else
+        asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                     " [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
+                     "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar)
+                     : "memory");
+}
+/* `bytes` (a multiple of 16, both addresses 16-byte aligned) from global
+ * memory into this block's dst, completing `bar`. */
+__device__ __forceinline__ void wg_bulk_copy(uint32_t dst, const void *src, uint32_t bytes,
+                                             uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 " [%0], [%1], %2, [%3];" ::"r"(dst), "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
+}
+/* Named barriers 3 and 4: warpgroup w's turn
+ * to issue its tile's MMAs is barrier 3 + w, completed by the other
+ * warpgroup's arrival once it has issued its own (CUTLASS's "ping-pong":
+ * one folds while the other's MMAs run). */
+__device__ __forceinline__ void wg_turn_wait(int wg) {
+    asm volatile("bar.sync %0, 256;" ::"r"(3 + wg) : "memory");
+}
+__device__ __forceinline__ void wg_turn_pass(int wg) {
+    asm volatile("bar.arrive %0, 256;" ::"r"(3 + (wg ^ 1)) : "memory");
+}
 /* A consumer warp is done with a buffer: one arrival per warp. */
 __device__ __forceinline__ void wg_release(uint32_t bar) {
     __syncwarp();
@@ -144,6 +221,15 @@ template <int KIND>
 __device__ __forceinline__ void wg_mma64(float *d, uint64_t da, uint64_t db, int acc) {
     WG_MMA_KINDS("64", WG_D32_LIST ", %32, %33", "34", WG_F32(0));
 }
+#define WG_D64_LIST \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15," \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31," \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47," \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+template <int KIND>
+__device__ __forceinline__ void wg_mma128(float *d, uint64_t da, uint64_t db, int acc) {
+    WG_MMA_KINDS("128", WG_D64_LIST ", %64, %65", "66", WG_F32(0), WG_F32(32));
+}
 template <int KIND>
 __device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, int acc) {
     WG_MMA_KINDS("256", WG_D128_LIST ", %128, %129", "130", WG_F32(0), WG_F32(32), WG_F32(64),
@@ -153,6 +239,7 @@ __device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, in
 #undef WG_MMA
 #undef WG_D128_LIST
 #undef WG_D32_LIST
+#undef WG_D64_LIST
 #undef WG_F32
 #undef WG_F8
 
@@ -172,26 +259,6 @@ __device__ __forceinline__ bool wg_xpiece(uint32_t c, uint32_t p, uint32_t d, ui
     e = c * (WG_ROW_BYTES / EB) + p * (16 / EB);
     return e < d;
 }
-/* The warpgroup's point rows of one chunk to tf32, rounded to nearest
- * (fkm_tf32), in place: rounding is per value, so the swizzle does not
- * matter, and consecutive threads take consecutive 16 bytes (a thread per
- * row hit one bank with all 32 lanes). Then the warpgroup meets, and its
- * MMAs may read them. */
-__device__ __forceinline__ void wg_round_tf32(uint8_t *rows, uint32_t nrows, int wg) {
-    float4 *v = (float4 *)rows;
-#pragma unroll 4
-    for (uint32_t i = threadIdx.x & 127; i < nrows * WG_ROW_BYTES / 16; i += 128) {
-        float4 q = v[i];
-        q.x = __uint_as_float(fkm_tf32(q.x));
-        q.y = __uint_as_float(fkm_tf32(q.y));
-        q.z = __uint_as_float(fkm_tf32(q.z));
-        q.w = __uint_as_float(fkm_tf32(q.w));
-        v[i] = q;
-    }
-    wg_proxy_fence();
-    asm volatile("bar.sync %0, 128;" ::"r"(1 + wg) : "memory");
-}
-
 /* A tile's values into each of the thread's rows' running maximum of
  * -v s^2 (TOP2: and second largest) and its column (ties: the lower). The
  * MMAs gave x.c s^2, the biases (bias_kernel, through L1; `bias` at the
@@ -269,11 +336,12 @@ __device__ __forceinline__ void wg_fold(const float (&a)[4 * MT * NI], const flo
  * each value is added, compared and kept in one go (4 instructions), in 4
  * independent chains per row (i even or odd, jj), each keeping its first
  * (lowest) group on ties; the chains meet at the end, ties to the lower
- * column. The biases come through L1 (prefetched at the tile's start:
- * wg_bias_prefetch). */
-template <int NI>
-__device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *bias,
-                                         uint32_t col0, float (&bv)[2], uint32_t (&bi)[2]) {
+ * column. bias(i): the biases of the thread's columns 8i + 2t, + 1 (from
+ * L1, prefetched at the tile's start: wg_bias_prefetch, or from shared
+ * memory). */
+template <int NI, typename Bias>
+__device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], Bias bias, uint32_t col0,
+                                         float (&bv)[2], uint32_t (&bi)[2]) {
     float t1[2][4];
     uint32_t gi[2][4];
 #pragma unroll
@@ -285,7 +353,7 @@ __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], const float *
         }
 #pragma unroll
     for (int i = 0; i < NI; i++) {
-        const float2 bb = __ldg((const float2 *)(bias + 8 * i));
+        const float2 bb = bias(i);
 #pragma unroll
         for (int r = 0; r < 2; r++)
 #pragma unroll
@@ -335,6 +403,61 @@ __device__ __forceinline__ void wg_write_rows(const AsgArgs &A, size_t b, float 
         if ((threadIdx.x & 3) == 0 && p < A.n) asg_write_row<TOP2>(A, b, p, v, v2, i);
     }
 }
+
+/* A 2-d tensor map over `rows` rows of `cols` elements of eb bytes (row
+ * stride cols * eb, a multiple of 16 bytes), boxes of 128 bytes x
+ * box_rows in the 128-byte swizzle wgmma reads, zeros past a row's end
+ * and past the last row. False if the driver cannot make one. */
+static inline bool wg_tensor_map(CUtensorMap *map, const void *base, size_t eb, size_t cols,
+                                 size_t rows, uint32_t box_rows) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+        void *fn = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                             cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            fn = nullptr;
+        return (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    }();
+    if (!encode) return false;
+    const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows};
+    const cuuint64_t strides[1] = {(cuuint64_t)(cols * eb)};
+    const cuuint32_t box[2] = {(cuuint32_t)(WG_ROW_BYTES / eb), box_rows};
+    const cuuint32_t estr[2] = {1, 1};
+    return encode(map, eb == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT16,
+                  2, (void *)base, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/* A persistent kernel of WG_THREADS-thread blocks in clusters of `cl`
+ * with `bytes` of shared memory: as many clusters as can be resident at
+ * once (the SMs of a cluster share a GPC: fewer than SMs / cl on some
+ * parts), at most `units` (each cluster walks units of work). */
+template <typename Kernel, typename... Args>
+static void wg_launch_clusters(Kernel kernel, unsigned cl, size_t bytes, size_t units,
+                               cudaStream_t stream, Args... args) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = cl;
+    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.blockDim = dim3(WG_THREADS);
+    cfg.dynamicSmemBytes = bytes;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    size_t clusters = (size_t)fkm_sm_count() / cl;
+    cfg.gridDim = dim3((unsigned)(clusters * cl));
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &cfg) == cudaSuccess && active > 0 &&
+        (size_t)active < clusters)
+        clusters = (size_t)active;
+    if (clusters > units) clusters = units;
+    cfg.gridDim = dim3((unsigned)(clusters * cl));
+    cudaLaunchKernelEx(&cfg, kernel, args...);
+}
 #endif /* FKM_USE_WGMMA */
 
 /* Each column's bias for the wgmma kernels (-|c|^2 s^2 / 2; 0 for inner
@@ -344,4 +467,9 @@ void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
  * any d, rows 16-byte aligned (F16HI: F16X3's padded rows); launches the
  * biases too. False: not launched (no tensor map from the driver). */
 bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
+/* The centroid-resident kernel (assign_cres.cu) for fp16 and bf16 where d
+ * <= 128, rows are 16-byte aligned and a problem's centroids fit the
+ * shared memory of two blocks; launches the biases too. False: not
+ * launched. */
+bool fkm_assign_cres(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 #endif

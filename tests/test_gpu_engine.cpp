@@ -151,7 +151,11 @@ TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
 // blocks walk units of several problems): fp32's certified fp16 search
 // (k d >= 16384) and fp16. d = 264 streams the rows in d chunks there
 // (assign_wide.cu: 3 x 157 units of 128 rows, two centroid tiles of 256,
-// the second partial) in fp32, tf32 and fp16.
+// the second partial) in fp32, tf32 and fp16. fp16 and bf16 with the
+// centroids resident (assign_cres.cu): clusters of two blocks walk
+// contiguous ranges of all problems' 128-row tiles and load a problem's
+// centroids when their range enters it: at n = 3001 (24 tiles a problem,
+// 72 over up to 66 clusters) most ranges cross a problem's end.
 static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_precision prec) {
     SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
                  std::to_string((int)prec));
@@ -196,6 +200,9 @@ TEST(GpuEngine, BatchEqualsSeparateRuns) {
     for (flashkm_precision prec :
          {FLASHKM_PRECISION_FP32, FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16})
         batch_equals_separate_runs(20001, 264, 300, prec);
+    batch_equals_separate_runs(3001, 128, 600, FLASHKM_PRECISION_FP16);
+    batch_equals_separate_runs(20001, 64, 1500, FLASHKM_PRECISION_BF16);
+    batch_equals_separate_runs(20001, 128, 1024, FLASHKM_PRECISION_FP16);
 }
 
 // Groups over FKM_UPD_CHUNK = 2048 rows take the update's split path (chunk

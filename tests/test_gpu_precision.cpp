@@ -29,13 +29,13 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 }
 
 // tf32, fp16 and bf16 assignment, one rounded product per pair (on an
-// H100/H200, k = 333 puts every 16-byte-aligned d here on assign_wide.cu:
-// rows resident at d = 40, one partial 128-byte chunk of halves, two of
-// tf32, and at 128, two chunks of halves, four of tf32; rows streamed at
-// d = 200, four chunks of halves (the warpgroups taking turns), seven of
+// H100/H200, k = 333: fp16 and bf16 at d = 40 and 128 on assign_cres.cu,
+// the 2 slices of centroids in one block, 1 and 2 chunks of halves; tf32
+// there on assign_wide.cu, rows resident (2 and 4 chunks); rows streamed
+// at d = 200, four chunks of halves (the warpgroups taking turns), seven of
 // tf32, and at 1000; d = 5 and 12 the small-d kernel (one and two tf32
-// k-steps, one of halves); N = 40001 at d = 128: 313 units of 128 rows,
-// several per cluster, both row buffers in use): every label is a centroid whose float64 distance is
+// k-steps, one of halves); N = 40001 at d = 128: 313 tiles of 128 rows,
+// several per cluster): every label is a centroid whose float64 distance is
 // within the precision's rounding bound of the best, every distance within
 // that bound of the label's own, with N and K not multiples of any tile,
 // both metrics, every output written.
@@ -239,13 +239,19 @@ TEST(GpuPrecision, Fp32CertifiedSearchAsReferenceAndTiesAsCpu) {
 
 // The reduced precisions break exact ties to the lower index too. Small
 // integers make every product and sum exact in tf32, fp16 and bf16 (and
-// in the CPU engine), and duplicated centroids make exact ties; k >= 256
-// with 16-byte rows puts the search on assign_wide.cu's one-pass fold,
-// d = 64 and 128 its resident rows, d = 264 its streamed ones.
+// in the CPU engine), and duplicated centroids make exact ties (centroid
+// j + 100 repeats j, j < 50). On an H100/H200, k >= 256 with 16-byte rows:
+// tf32 on assign_wide.cu's one-pass fold (d = 64 and 128 its resident
+// rows, 264 its streamed ones); fp16 and bf16 on assign_cres.cu where the
+// centroids fit (one block at k = 300; two, whose halves meet per row, at
+// d = 128 with k = 700 (3 slices of 256: 2 and 1) and 1024, and at d = 64
+// with k = 1500), else on assign_wide.cu (d = 264).
 TEST(GpuPrecision, ReducedPrecisionTiesGoToTheLowerIndex) {
     FKM_REQUIRE_GPU();
-    const size_t n = 5003, k = 300;
-    for (size_t d : {64, 128, 264}) {
+    const size_t n = 5003;
+    const std::pair<size_t, size_t> shapes[] = {{64, 300},  {128, 300}, {264, 300},
+                                                {128, 700}, {128, 1024}, {64, 1500}};
+    for (auto [d, k] : shapes) {
         std::vector<float> x(n * d);
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++)
@@ -259,7 +265,8 @@ TEST(GpuPrecision, ReducedPrecisionTiesGoToTheLowerIndex) {
             ASSERT_EQ(rc.status, FLASHKM_OK) << rc.error;
             for (flashkm_precision prec :
                  {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
-                SCOPED_TRACE("d=" + std::to_string(d) + " precision " + std::to_string(prec));
+                SCOPED_TRACE("d=" + std::to_string(d) + " k=" + std::to_string(k) + " precision " +
+                             std::to_string(prec));
                 flashkm_params pg = gpu_params(prec);
                 pg.metric = m;
                 AssignResult r = run_assign(pg, n, d, k, x.data(), c.data());
