@@ -78,6 +78,13 @@ __device__ __forceinline__ void asg_quad_reduce(float &v, uint32_t &i, float &v2
     }
 }
 
+/* |x - c|^2 = |x|^2 + 2 v (v = |c|^2 / 2 - x.c), as FAISS: rounding can
+ * go below 0, and 0 is kept. */
+__device__ __forceinline__ float asg_l2_dist(float xn, float v) {
+    const float dv = xn + 2.f * v;
+    return dv < 0 ? 0.f : dv;
+}
+
 /* Point p of problem b: its best v = |c_i|^2 / 2 - x.c_i (or -x.c_i) at
  * centroid i. Writes (key, distance); TOP2 (F16HI) writes the key and lists
  * the row as uncertain when the runner-up v2 is within the rounding bounds
@@ -95,14 +102,7 @@ __device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t
         if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
         return;
     }
-    float dv;
-    if (A.ip) {
-        dv = -v;
-    } else {
-        dv = A.xnorm[b * A.n + p] + 2.f * v;
-        if (dv < 0) dv = 0; /* as FAISS: rounding can go below 0 */
-    }
-    A.dist[b * A.n + p] = dv;
+    A.dist[b * A.n + p] = A.ip ? -v : asg_l2_dist(A.xnorm[b * A.n + p], v);
 }
 /* The same without TOP2, |x|^2 (xn, unused for inner product) read before
  * (assign_cres.cu asks for it a tile ahead). */
@@ -110,8 +110,7 @@ __device__ __forceinline__ void asg_write_best(const AsgArgs &A, size_t b, size_
                                                uint32_t i, float xn) {
     if (i >= A.k) i = 0;
     A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
-    const float dv = A.ip ? -v : xn + 2.f * v;
-    A.dist[b * A.n + p] = A.ip || !(dv < 0) ? dv : 0.f; /* as FAISS: not below 0 */
+    A.dist[b * A.n + p] = A.ip ? -v : asg_l2_dist(xn, v);
 }
 
 /* The kind of a launch (gpu_state.h's fkm_asg_kind, or FKM_ASG_F16HI):

@@ -259,10 +259,7 @@ assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
                 }
                 wg_wait<0>();
                 wg_hold(acc);
-                if (j + 1 == mine) { /* the stage goes back to every block's producer */
-                    __syncwarp();
-                    if (lane < C) wg_arrive_in(empty(st), lane);
-                }
+                if (j + 1 == mine) wg_release_all(empty(st), C); /* every block's producer */
                 const float *sb = sbias + j * CR_BN;
                 wg_fold1<32>(
                     acc, [&](int i) { return *(const float2 *)(sb + 8 * i); },
@@ -284,11 +281,16 @@ done:
     if (C > 1) wg_cluster_sync();
 }
 
+/* A block's dynamic shared memory, with room to align its start to 1 KB */
+static uint32_t cr_smem_bytes(uint32_t kchunks, uint32_t nt, uint32_t stages) {
+    return 1024 + CrLayout(0, kchunks, nt, stages).bytes;
+}
+
 template <int KIND, uint32_t KC>
 static void cres_launch(const AsgArgs &A, const CUtensorMap &xmap, const CUtensorMap &cmap,
                         unsigned cl, uint32_t nt, uint32_t stages, uint32_t tiles,
                         cudaStream_t stream) {
-    const size_t bytes = 1024 + CrLayout(0, KC, nt, stages).bytes;
+    const size_t bytes = cr_smem_bytes(KC, nt, stages);
     if (cl == 1)
         wg_launch_clusters(assign_cres_kernel<KIND, 1, KC>, 1, bytes, tiles, stream, A, xmap,
                            cmap, nt, stages, tiles);
@@ -313,17 +315,15 @@ bool fkm_assign_cres(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (kchunks > 2 || batch * A.n >= (1u << 31) || batch * A.k >= (1u << 31)) return false;
     /* the most slices a block holds beside 2 row stages; one block where
      * they take all of k, else two */
-    auto bytes = [&](uint32_t nt, uint32_t stages) {
-        return 1024 + CrLayout(0, kchunks, nt, stages).bytes;
-    };
     uint32_t ntmax = 0;
-    while (ntmax < CR_MAX_NT && bytes(ntmax + 1, 2) <= WG_SMEM_MAX) ntmax++;
+    while (ntmax < CR_MAX_NT && cr_smem_bytes(kchunks, ntmax + 1, 2) <= WG_SMEM_MAX) ntmax++;
     const size_t slices = (A.k + CR_BN - 1) / CR_BN;
     const unsigned cl = slices <= ntmax ? 1 : 2;
     if (slices > 2 * (size_t)ntmax) return false;
     const uint32_t nt = (uint32_t)((slices + cl - 1) / cl);
     uint32_t stages = 2;
-    while (stages < CR_MAX_STAGES && bytes(nt, stages + 1) <= WG_SMEM_MAX) stages++;
+    while (stages < CR_MAX_STAGES && cr_smem_bytes(kchunks, nt, stages + 1) <= WG_SMEM_MAX)
+        stages++;
     CUtensorMap xmap, cmap;
     if (!wg_tensor_map(&xmap, A.x, 2, A.d, batch * A.n, CR_BM / cl) ||
         !wg_tensor_map(&cmap, A.c, 2, A.d, batch * A.k, CR_BN))

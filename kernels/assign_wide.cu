@@ -215,11 +215,6 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
         uint32_t bi[2];
         const size_t bias_cols = (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
         const uint32_t mine = wg * 64 * WG_ROW_BYTES; /* its rows in a chunk */
-        /* a stage is done with here: both blocks' producers wait for it */
-        auto release = [&](uint32_t bar) {
-            __syncwarp();
-            if (lane < WD_CLUSTER) wg_arrive_in(bar, lane);
-        };
         uint32_t st = 0, ph = 0, prev = 0, u = 0, turns = 0;
 #pragma unroll 1
         for (uint32_t m = blockIdx.x / WD_CLUSTER; m < pairs; m += ncl) {
@@ -262,13 +257,13 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                     /* the chunk before is done: its stage goes back */
                     wg_wait<1>();
                     wg_hold(acc);
-                    if (c > 0) release(empty(prev));
+                    if (c > 0) wg_release_all(empty(prev), WD_CLUSTER); /* both blocks' */
                     prev = st;
                     if (++st == S) st = 0, ph ^= 1;
                 }
                 wg_wait<0>();
                 wg_hold(acc);
-                release(empty(prev));
+                wg_release_all(empty(prev), WD_CLUSTER);
                 if (RC && j + 1 == ntiles) wg_release(rempty(u)); /* the rows' buffer */
                 if constexpr (TOP2)
                     wg_fold<TOP2, 1, 32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, sv, bi);

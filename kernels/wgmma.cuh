@@ -6,9 +6,9 @@
  * resident, the rows streamed). The swizzled operand layout and its
  * descriptors, the warpgroup MMAs, the mbarriers of the producer/consumer
  * rings, the clusters' copies and arrivals, the warpgroups' turns, where a
- * point row's pieces come from, the fold of a tile's values into each row's running best; on the host, the
- * tensor maps and the launch of a persistent kernel in clusters. sm_90a
- * only (FKM_USE_WGMMA). */
+ * point row's pieces come from, the fold of a tile's values into each
+ * row's running best; on the host, the tensor maps and the launch of a
+ * persistent kernel in clusters. sm_90a only (FKM_USE_WGMMA). */
 #ifndef FKM_WGMMA_CUH
 #define FKM_WGMMA_CUH
 #include <cudaTypedefs.h> /* CUtensorMap, the encoder's type: reached through the runtime */
@@ -123,6 +123,12 @@ __device__ __forceinline__ void wg_st_async_in(uint32_t a, uint32_t bar, uint32_
                  "r"(x), "r"(y), "r"(wg_mapa(bar, cta))
                  : "memory");
 }
+/* A consumer warp is done with a buffer that every block of a cluster of
+ * `cl` fills (multicast): one arrival per warp in each block. */
+__device__ __forceinline__ void wg_release_all(uint32_t bar, uint32_t cl) {
+    __syncwarp();
+    if ((threadIdx.x & 31) < cl) wg_arrive_in(bar, threadIdx.x & 31);
+}
 /* this thread's arrival, and `bytes` more to land before the phase ends */
 __device__ __forceinline__ void wg_arrive_expect(uint32_t bar, uint32_t bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
@@ -221,15 +227,6 @@ template <int KIND>
 __device__ __forceinline__ void wg_mma64(float *d, uint64_t da, uint64_t db, int acc) {
     WG_MMA_KINDS("64", WG_D32_LIST ", %32, %33", "34", WG_F32(0));
 }
-#define WG_D64_LIST \
-    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15," \
-    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31," \
-    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47," \
-    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
-template <int KIND>
-__device__ __forceinline__ void wg_mma128(float *d, uint64_t da, uint64_t db, int acc) {
-    WG_MMA_KINDS("128", WG_D64_LIST ", %64, %65", "66", WG_F32(0), WG_F32(32));
-}
 template <int KIND>
 __device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, int acc) {
     WG_MMA_KINDS("256", WG_D128_LIST ", %128, %129", "130", WG_F32(0), WG_F32(32), WG_F32(64),
@@ -239,7 +236,6 @@ __device__ __forceinline__ void wg_mma256(float *d, uint64_t da, uint64_t db, in
 #undef WG_MMA
 #undef WG_D128_LIST
 #undef WG_D32_LIST
-#undef WG_D64_LIST
 #undef WG_F32
 #undef WG_F8
 
