@@ -35,20 +35,25 @@ __device__ __forceinline__ float upd_scale(float s, float h) {
     return h != 0 ? __fmul_rn(s, __fdiv_rn(1.f, h)) : s;
 }
 
-/* A block sums UPD_SPAN bytes of each row (one 128-byte line: 32 floats or
- * 64 halves; d is cut into such slices, grid.y) with a thread per column
- * (32 or 64), UPD_ROWS rows per stage of its ring. Slices rather than whole
- * rows: a small d gets small blocks, 32 per SM, with all their lanes
- * loading and their columns' threads summing (the 128-thread blocks with a
- * fixed 40 KB of shared memory ran 8 summing threads of 128 at d = 8, 5
- * blocks per SM); a large d gets many blocks, so the largest groups' blocks
- * are short and the tail with them. */
-#define UPD_SPAN 128
+/* A block sums up to UPD_SPAN bytes of each row (128 floats or 256 halves;
+ * a wider d is cut into such slices, the fastest index of blockIdx.x, so
+ * one row's slices are asked for at about the same time) with a thread per
+ * column, UPD_ROWS rows per stage of its ring. Whole rows rather than
+ * 128-byte slices in blocks of their own: the rows are gathered in random
+ * order, and HBM serves a random 256- or 512-byte piece better than two or
+ * four 128-byte ones fetched apart (H200, ivf-1M-1k: 157 -> 125 us with
+ * fp16 rows, 240 -> 180 us with fp32 rows; DRAM 36 -> 45 % and 47 -> 63 %
+ * busy). Slices still: a small d gets small blocks, up to 32 per SM, with
+ * all their lanes loading and their columns' threads summing; a large d
+ * gets many blocks, so the largest groups' blocks are short and the tail
+ * with them. */
+#define UPD_SPAN 512
 #define UPD_ROWS 32     /* <= the threads of a block: one index load each */
-#define UPD_VPT 8       /* 16-byte pieces per thread and stage: 32 x 128 / 16 / 32 */
+#define UPD_VPT 8       /* 16-byte pieces per thread and stage, at most 32 rows x 2 x 4 bytes */
 #define UPD_MAX_STAGES 8 /* cp_async_wait_pending (cp_async.cuh) goes to 8 - 2 */
-static_assert(UPD_ROWS <= 32 && UPD_ROWS * (UPD_SPAN / 16) <= UPD_VPT * 32,
-              "a stage's row indices and 16-byte pieces are one round of a 32-thread block");
+#define UPD_RING_BYTES (32 * 1024) /* the most a block's stages hold */
+static_assert(UPD_ROWS <= 32 && UPD_ROWS * 2 * 4 <= UPD_VPT * 32,
+              "a stage's row indices are one round of a block, its 16-byte pieces UPD_VPT");
 
 struct UpdArgs {
     const void *x;       /* rows, T */
@@ -57,6 +62,8 @@ struct UpdArgs {
     float *cent, *part, *hassign;
     uint32_t *finished;  /* per group: its blocks done (split groups only) */
     size_t groups, k, k_frozen, d;
+    uint32_t span;       /* values per slice */
+    uint32_t slices;     /* per row; a block's slice is the fastest index of blockIdx.x */
     uint32_t stage;      /* bytes of one data stage in shared memory */
     int stages;          /* 3 .. UPD_MAX_STAGES */
     int vec16;           /* rows 16-byte aligned: cp.async pieces */
@@ -213,13 +220,13 @@ __device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, uin
  * last of their blocks (counted in finished) adds them in chunk order:
  * deterministic, within rounding of FAISS's order. */
 template <typename T>
-__global__ void __launch_bounds__(64, 16) /* 64 registers: 32 blocks of 32 fit an SM */
+__global__ void __launch_bounds__(256, 4) /* 64 registers: 32 blocks of 32, 8 of 128 fit an SM */
 centroid_sum_kernel(const UpdArgs a) {
     extern __shared__ __align__(16) unsigned char upd_smem[];
     __shared__ float h_sh;
     __shared__ int last_sh;
-    const uint32_t t = threadIdx.x, C = FKM_UPD_CHUNK;
-    const size_t u = blockIdx.x;
+    const uint32_t t = threadIdx.x, C = FKM_UPD_CHUNK, slice = blockIdx.x % a.slices;
+    const size_t u = blockIdx.x / a.slices;
     size_t c = u;
     uint32_t q = 0;
     if (u >= a.groups) {
@@ -229,7 +236,7 @@ centroid_sum_kernel(const UpdArgs a) {
         if (q == 0) return; /* the slot starts a group: its chunk 0 is block c */
     }
     if (c % a.k < a.k_frozen) {
-        if (u < a.groups && blockIdx.y == 0 && t == 0) a.hassign[c] = 0;
+        if (u < a.groups && slice == 0 && t == 0) a.hassign[c] = 0;
         return;
     }
     const uint32_t lo = a.seg[c], hi = a.seg[c + 1];
@@ -238,12 +245,13 @@ centroid_sum_kernel(const UpdArgs a) {
     const uint32_t nq = hi - lo <= C ? 1 : (hi - lo + C - 1) / C;
 
     UpdChunk<T> ck;
-    constexpr uint32_t EPP = 16 / sizeof(T), SPAN = UPD_SPAN / sizeof(T);
+    constexpr uint32_t EPP = 16 / sizeof(T);
+    const uint32_t SPAN = a.span;
     ck.x = (const T *)a.x;
     ck.w = a.w;
     ck.order = a.order;
     ck.d = a.d;
-    ck.j0 = (size_t)blockIdx.y * SPAN;
+    ck.j0 = (size_t)slice * SPAN;
     ck.ds = (uint32_t)(a.d - ck.j0 < SPAN ? a.d - ck.j0 : SPAN);
     ck.p0 = (uint32_t)p0;
     ck.rows = (uint32_t)(hi - p0 < C ? hi - p0 : C);
@@ -268,7 +276,7 @@ centroid_sum_kernel(const UpdArgs a) {
     if (nq == 1) {
         if (t == 0) {
             h_sh = a.w ? h : upd_count(hi - lo);
-            if (blockIdx.y == 0) a.hassign[c] = h_sh;
+            if (slice == 0) a.hassign[c] = h_sh;
         }
         __syncthreads();
         if (t < ck.ds) a.cent[c * a.d + j] = upd_scale(s, h_sh);
@@ -277,26 +285,37 @@ centroid_sum_kernel(const UpdArgs a) {
     if (t < ck.ds) a.part[u * a.d + j] = s;
     __threadfence(); /* the sums are visible before the count says so */
     __syncthreads();
-    if (t == 0) last_sh = atomicAdd(&a.finished[c], 1u) == nq * gridDim.y - 1;
+    if (t == 0) last_sh = atomicAdd(&a.finished[c], 1u) == nq * a.slices - 1;
     __syncthreads();
     if (!last_sh) return;
     __threadfence();
     upd_finish_group(a, c, lo, hi, nq, (float *)ck.idx, (2 * a.stages - 1) * UPD_ROWS);
 }
 
-/* Stages per block. Rows of 64 bytes or more: up to 8 (128-byte rows: 28
- * KB in flight of 35 KB, 6 blocks per SM, as many bytes in flight per SM as
- * 4 stages with twice the blocks, but a block left alone at the tail pulls
- * twice as fast), and no more than a group's mean rows need (seed-example,
+/* Stages per block: no more than a group's mean rows need (seed-example,
  * 32 x 65536 rows, k = 1024: ~64 rows per group; 8 stages there held 6
  * blocks per SM, each waiting out its index and row loads in series, and
- * its iteration went 2.28 -> 2.63 ms on an H200). Narrower rows: 4, which
+ * its iteration went 2.28 -> 2.63 ms on an H200), at least 3, and at most
+ * UPD_RING_BYTES of them (fp16 rows of 256 bytes: 4 stages, fp32 rows of
+ * 512: 3, the best of 3 .. 8 measured there). Rows under 64 bytes: 4, which
  * keeps shared memory under 7 KB, 32 blocks per SM: there the groups are
  * short and the blocks many (pq: 4096 of ~256 rows). */
-static int upd_stages(size_t span_bytes, size_t mean_rows) {
+static int upd_stages(size_t stage_bytes, size_t span_bytes, size_t mean_rows) {
     if (span_bytes < 64) return 4;
-    const size_t need = (mean_rows + UPD_ROWS - 1) / UPD_ROWS + 1;
-    return need < 3 ? 3 : need > UPD_MAX_STAGES ? UPD_MAX_STAGES : (int)need;
+    const size_t need = (mean_rows + UPD_ROWS - 1) / UPD_ROWS + 1,
+                 fit = UPD_RING_BYTES / stage_bytes;
+    const size_t cap = fit < 3 ? 3 : fit > UPD_MAX_STAGES ? UPD_MAX_STAGES : fit;
+    return (int)(need < 3 ? 3 : need > cap ? cap : need);
+}
+
+/* fp32 rows of 512 bytes take 3 stages of 16 KB: past the default 48 KB */
+template <typename T>
+static void upd_launch(dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
+                       const UpdArgs &a) {
+    if (smem > 48 * 1024)
+        cudaFuncSetAttribute(centroid_sum_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem);
+    centroid_sum_kernel<T><<<grid, threads, smem, stream>>>(a);
 }
 
 extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_frozen,
@@ -318,18 +337,16 @@ extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_fro
     a.k = k;
     a.k_frozen = k_frozen;
     a.d = d;
+    a.span = (uint32_t)span;
+    a.slices = (uint32_t)((d + span - 1) / span);
     a.stage = (uint32_t)((UPD_ROWS * ds * xel + 15) / 16 * 16);
-    a.stages = upd_stages(ds * xel, items / groups);
+    a.stages = upd_stages(a.stage, ds * xel, items / groups);
     a.vec16 = (uintptr_t)s->x % 16 == 0 && d * xel % 16 == 0;
     const size_t smem = a.stages * (size_t)a.stage + (2 * a.stages - 1) * UPD_ROWS * 4 +
                         (s->w ? a.stages * UPD_ROWS * 4 : 0);
-    const unsigned threads = ds <= 32 ? 32 : 64;
-    dim3 grid((unsigned)(groups + (items + FKM_UPD_CHUNK - 1) / FKM_UPD_CHUNK),
-              (unsigned)((d + span - 1) / span));
-    if (s->xdtype == FLASHKM_DTYPE_F32)
-        centroid_sum_kernel<float><<<grid, threads, smem, s->stream>>>(a);
-    else if (s->xdtype == FLASHKM_DTYPE_F16)
-        centroid_sum_kernel<__half><<<grid, threads, smem, s->stream>>>(a);
-    else
-        centroid_sum_kernel<__nv_bfloat16><<<grid, threads, smem, s->stream>>>(a);
+    const unsigned threads = (unsigned)((ds + 31) / 32 * 32);
+    const dim3 grid((unsigned)((groups + (items + FKM_UPD_CHUNK - 1) / FKM_UPD_CHUNK) * a.slices));
+    if (s->xdtype == FLASHKM_DTYPE_F32) upd_launch<float>(grid, threads, smem, s->stream, a);
+    else if (s->xdtype == FLASHKM_DTYPE_F16) upd_launch<__half>(grid, threads, smem, s->stream, a);
+    else upd_launch<__nv_bfloat16>(grid, threads, smem, s->stream, a);
 }
