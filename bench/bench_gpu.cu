@@ -52,11 +52,6 @@ extern "C" void *bench_make_data(size_t batch, size_t n, size_t d, int f16, uint
     return p;
 }
 
-extern "C" int bench_to_host(void *host, const void *dev, size_t bytes) {
-    CK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
-    return 0;
-}
-
 extern "C" void bench_free(void *dev) { cudaFree(dev); }
 
 extern "C" const char *bench_gpu_name(void) {

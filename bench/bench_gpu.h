@@ -18,7 +18,6 @@ int bench_measure_ceilings(bench_ceilings *c);
 /* batch * n * d values (fp32 when f16 == 0, else fp16) on the device:
  * centres drawn uniformly in [-4, 4]^d (4096 per problem), unit noise. */
 void *bench_make_data(size_t batch, size_t n, size_t d, int f16, uint64_t seed);
-int bench_to_host(void *host, const void *dev, size_t bytes);
 void bench_free(void *dev);
 const char *bench_gpu_name(void);
 int bench_sm_clock_mhz(void);

@@ -71,28 +71,8 @@ static double time_shape(const shape *s, flashkm_precision prec, int iters, floa
         outs[b].stats = st + b * nst;
         outs[b].stats_capacity = nst;
     }
-    if (s->B == 1) {
-        rc = flashkm_train_device(&p, s->N, s->d, s->K, dx,
-                                  s->f16 ? FLASHKM_DTYPE_F16 : FLASHKM_DTYPE_F32, &outs[0]);
-    } else { /* no batched device entry: host input, then resident */
-        size_t count = s->B * s->N * s->d;
-        float *hx = malloc(count * sizeof(float));
-        if (s->f16) { /* the fp16 values, widened: same data as the device set */
-            uint16_t *h16 = malloc(count * 2);
-            bench_to_host(h16, dx, count * 2);
-            for (size_t i = 0; i < count; i++) {
-                uint32_t h = h16[i], sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f,
-                         m = h & 0x3ff, u;
-                u = e ? sign | ((e + 112) << 23) | (m << 13) : sign; /* data has no subnormals */
-                memcpy(&hx[i], &u, 4);
-            }
-            free(h16);
-        } else {
-            bench_to_host(hx, dx, count * 4);
-        }
-        rc = flashkm_train_batch(&p, s->B, s->N, s->d, s->K, hx, outs);
-        free(hx);
-    }
+    rc = flashkm_train_batch_device(&p, s->B, s->N, s->d, s->K, dx,
+                                    s->f16 ? FLASHKM_DTYPE_F16 : FLASHKM_DTYPE_F32, outs);
     bench_free(dx);
     double ms = -1;
     if (rc != FLASHKM_OK) {

@@ -31,9 +31,9 @@ extern "C" {
 #endif
 
 #define FLASHKM_VERSION_MAJOR 0
-#define FLASHKM_VERSION_MINOR 1
+#define FLASHKM_VERSION_MINOR 2
 #define FLASHKM_VERSION_PATCH 0
-#define FLASHKM_VERSION_STRING "0.1.0"
+#define FLASHKM_VERSION_STRING "0.2.0"
 
 #if defined(__GNUC__)
 #define FLASHKM_API __attribute__((visibility("default")))
@@ -253,6 +253,20 @@ FLASHKM_API flashkm_status flashkm_train_device(const flashkm_params *params,
                                                 const void *x,
                                                 flashkm_dtype dtype,
                                                 flashkm_output *out);
+
+/**
+ * As flashkm_train_batch, with x already in GPU memory: problem b is the
+ * n * d values of dtype at element b * n * d (row-major, on
+ * params->device), and writes outs[b] (host memory). Each problem behaves
+ * exactly as flashkm_train_device on its own data. Needs the GPU engine.
+ * Since 0.2.0.
+ */
+FLASHKM_API flashkm_status flashkm_train_batch_device(const flashkm_params *params,
+                                                      size_t batch, size_t n,
+                                                      size_t d, size_t k,
+                                                      const void *x,
+                                                      flashkm_dtype dtype,
+                                                      flashkm_output *outs);
 
 /**
  * Assign n points to their nearest of k centroids (largest inner product

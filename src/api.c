@@ -51,17 +51,23 @@ flashkm_status flashkm_train(const flashkm_params *params, size_t n, size_t d,
     return flashkm_train_batch(params, 1, n, d, k, x, out);
 }
 
-flashkm_status flashkm_train_device(const flashkm_params *params, size_t n,
-                                    size_t d, size_t k, const void *x,
-                                    flashkm_dtype dtype, flashkm_output *out) {
+flashkm_status flashkm_train_batch_device(const flashkm_params *params, size_t batch,
+                                          size_t n, size_t d, size_t k, const void *x,
+                                          flashkm_dtype dtype, flashkm_output *outs) {
     fkm_clear_error();
-    flashkm_status st = fkm_check_train(params, 1, n, d, k, x, out);
+    flashkm_status st = fkm_check_train(params, batch, n, d, k, x, outs);
     if (st) return st;
     if ((unsigned)dtype > FLASHKM_DTYPE_BF16)
         return fkm_set_error(FLASHKM_ERR_INVALID_ARGUMENT,
                              "dtype = %d: unknown dtype", (int)dtype);
-    fkm_train_request r = {params, 1, n, d, k, x, dtype, 1, out};
+    fkm_train_request r = {params, batch, n, d, k, x, dtype, 1, outs};
     return fkm_train_run(&r);
+}
+
+flashkm_status flashkm_train_device(const flashkm_params *params, size_t n,
+                                    size_t d, size_t k, const void *x,
+                                    flashkm_dtype dtype, flashkm_output *out) {
+    return flashkm_train_batch_device(params, 1, n, d, k, x, dtype, out);
 }
 
 flashkm_status flashkm_assign(const flashkm_params *params, size_t n, size_t d,

@@ -207,6 +207,32 @@ TEST(Errors, TrainDeviceWithoutDevice) {
     EXPECT_TRUE(c.outputs_untouched());
 }
 
+TEST(Errors, TrainBatchDeviceWithoutDevice) {
+    if (flashkm_gpu_available()) GTEST_SKIP() << "a GPU is usable here";
+    Call c;
+    flashkm_status s = flashkm_train_batch_device(&c.p, 1, c.n, c.d, c.k, c.x.data(),
+                                                  FLASHKM_DTYPE_F16, &c.out);
+    EXPECT_EQ(s, FLASHKM_ERR_NO_DEVICE) << status_name(s);
+    EXPECT_NE(std::string(flashkm_last_error()), "");
+    EXPECT_TRUE(c.outputs_untouched());
+}
+
+// Checked before any engine is picked, with or without a GPU.
+TEST(Errors, TrainBatchDeviceBadArguments) {
+    Call c;
+    flashkm_status s = flashkm_train_batch_device(&c.p, 0, c.n, c.d, c.k, c.x.data(),
+                                                  FLASHKM_DTYPE_F32, &c.out);
+    EXPECT_EQ(s, FLASHKM_ERR_INVALID_ARGUMENT) << status_name(s);
+    EXPECT_TRUE(mentions_word(flashkm_last_error(), "batch")) << flashkm_last_error();
+    s = flashkm_train_batch_device(&c.p, 1, c.n, c.d, c.k, c.x.data(), (flashkm_dtype)7,
+                                   &c.out);
+    EXPECT_EQ(s, FLASHKM_ERR_INVALID_ARGUMENT) << status_name(s);
+    EXPECT_TRUE(mentions_word(flashkm_last_error(), "dtype")) << flashkm_last_error();
+    s = flashkm_train_batch_device(&c.p, 1, c.n, c.d, c.k, nullptr, FLASHKM_DTYPE_F32, &c.out);
+    EXPECT_EQ(s, FLASHKM_ERR_INVALID_ARGUMENT) << status_name(s);
+    EXPECT_TRUE(c.outputs_untouched());
+}
+
 TEST(Errors, AssignGpuEngineWithoutDevice) {
     if (flashkm_gpu_available()) GTEST_SKIP() << "a GPU is usable here";
     Call c;

@@ -1,5 +1,6 @@
-// test_gpu_device.cpp — device-resident input (flashkm_train_device, f32
-// and f16) and the device-memory limit (params and environment).
+// test_gpu_device.cpp — device-resident input (flashkm_train_device and
+// flashkm_train_batch_device, f32 and f16) and the device-memory limit
+// (params and environment).
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -63,6 +64,93 @@ TEST(GpuDevice, DeviceInputGivesTheHostResult) {
     EXPECT_TRUE(cent.all_written());
     EXPECT_NEAR(out.objective, host.objective, 1e-3 * std::fabs(host.objective));
     rt.free_(dh);
+}
+
+// flashkm_train_batch_device: B problems on the GPU in one call, each the
+// same as its own flashkm_train_device call (fp16 rows: the resident
+// centroids kernel at k = 300 and 700) and, from f32 rows, the same as the
+// host batch.
+TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
+    FKM_REQUIRE_GPU();
+    Cudart rt;
+    FKM_REQUIRE_CUDART(rt);
+    const size_t B = 3, n = 5003, d = 128;
+    for (size_t k : {300, 700}) {
+        SCOPED_TRACE("k " + std::to_string(k));
+        std::vector<float> x;
+        for (size_t b = 0; b < B; b++) {
+            std::vector<float> xb = mixture(n, d, k, 500 + b);
+            x.insert(x.end(), xb.begin(), xb.end());
+        }
+        std::vector<uint16_t> xh(x.size());
+        for (size_t i = 0; i < x.size(); i++) xh[i] = to_half(x[i]);
+        void *dx = to_device(rt, x.data(), x.size() * sizeof(float));
+        void *dh = to_device(rt, xh.data(), xh.size() * 2);
+        ASSERT_NE(dx, nullptr);
+        ASSERT_NE(dh, nullptr);
+        flashkm_params p = gpu_params(FLASHKM_PRECISION_FP16);
+        p.niter = 8;
+        std::vector<Poisoned<float>> cents(B, Poisoned<float>(k * d));
+        std::vector<Poisoned<int64_t>> labels(B, Poisoned<int64_t>(n));
+        std::vector<flashkm_output> outs(B);
+        auto reset = [&] {
+            for (size_t b = 0; b < B; b++) {
+                cents[b].poison();
+                labels[b].poison();
+                std::memset(&outs[b], 0, sizeof outs[b]);
+                outs[b].centroids = cents[b].data();
+                outs[b].labels = labels[b].data();
+            }
+        };
+        reset();
+        ASSERT_EQ(flashkm_train_batch_device(&p, B, n, d, k, dh, FLASHKM_DTYPE_F16, outs.data()),
+                  FLASHKM_OK)
+            << flashkm_last_error();
+        for (size_t b = 0; b < B; b++) {
+            Poisoned<float> c1(k * d);
+            Poisoned<int64_t> l1(n);
+            flashkm_output one;
+            std::memset(&one, 0, sizeof one);
+            one.centroids = c1.data();
+            one.labels = l1.data();
+            ASSERT_EQ(flashkm_train_device(&p, n, d, k, (const uint16_t *)dh + b * n * d,
+                                           FLASHKM_DTYPE_F16, &one),
+                      FLASHKM_OK)
+                << flashkm_last_error();
+            EXPECT_TRUE(same_bits(cents[b].v.data(), c1.v.data(), k * d * sizeof(float)))
+                << "problem " << b;
+            EXPECT_TRUE(same_bits(labels[b].v.data(), l1.v.data(), n * sizeof(int64_t)))
+                << "problem " << b;
+            EXPECT_EQ(outs[b].objective, one.objective) << "problem " << b;
+        }
+        // f32 rows on the GPU: the host batch's results, bit for bit
+        std::vector<Poisoned<float>> hc(B, Poisoned<float>(k * d));
+        std::vector<flashkm_output> houts(B);
+        for (size_t b = 0; b < B; b++) {
+            std::memset(&houts[b], 0, sizeof houts[b]);
+            houts[b].centroids = hc[b].data();
+        }
+        ASSERT_EQ(flashkm_train_batch(&p, B, n, d, k, x.data(), houts.data()), FLASHKM_OK)
+            << flashkm_last_error();
+        reset();
+        ASSERT_EQ(flashkm_train_batch_device(&p, B, n, d, k, dx, FLASHKM_DTYPE_F32, outs.data()),
+                  FLASHKM_OK)
+            << flashkm_last_error();
+        for (size_t b = 0; b < B; b++) {
+            EXPECT_TRUE(same_bits(cents[b].v.data(), hc[b].v.data(), k * d * sizeof(float)))
+                << "problem " << b;
+            EXPECT_EQ(outs[b].objective, houts[b].objective) << "problem " << b;
+        }
+        // a NaN in the last problem: rejected, nothing written
+        const float nan = NAN;
+        rt.memcpy_((float *)dx + (2 * n + 17) * d + 3, &nan, sizeof nan, 1);
+        reset();
+        EXPECT_EQ(flashkm_train_batch_device(&p, B, n, d, k, dx, FLASHKM_DTYPE_F32, outs.data()),
+                  FLASHKM_ERR_INVALID_ARGUMENT);
+        for (size_t b = 0; b < B; b++) EXPECT_TRUE(cents[b].untouched());
+        rt.free_(dx);
+        rt.free_(dh);
+    }
 }
 
 TEST(GpuDevice, DeviceInputWithNaNIsRejected) {
