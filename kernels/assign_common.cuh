@@ -39,6 +39,8 @@ struct AsgArgs {
     const float *cmax;
     float dreal;
     float *bias;          /* wgmma: batch * fkm_bias_cols(k) column biases */
+    const float *xnmax;   /* batch: the largest |x|^2 of each problem's rows */
+    float *pack_off;      /* batch: the packed fold's offset M (assign_pack.cu) */
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
     int x_tf32;           /* tf32: the rows are stored rounded (a copy) */
@@ -172,6 +174,22 @@ static inline int fkm_sm_count() {
         return 1;
     return sms;
 }
+
+/* The packed fold (assign_pack.cu): a value v' = v + M of the row's place
+ * among the thread's 64 columns, as one unsigned number (mul: a run-time
+ * 64, so that the multiply stays an IMAD on the FMA pipe), and back: v and
+ * the place, from a maximum of them (top: M's sign and exponent bits). */
+__device__ __forceinline__ uint32_t asg_pack(float v, uint32_t mul, uint32_t place) {
+    return __float_as_uint(v) * mul + (63u - place);
+}
+__device__ __forceinline__ float asg_unpack(uint32_t u, uint32_t top, float M, uint32_t &place) {
+    place = 63u - (u & 63u);
+    return __uint_as_float((u >> 6) | top) - M;
+}
+/* M's sign and exponent bits: those of every packed v' of its problem */
+__device__ __forceinline__ uint32_t asg_pack_top(float M) { return __float_as_uint(M) & 0xfc000000u; }
+/* Each column's bias + M, and M per problem (pack_off), on the stream. */
+void fkm_pack_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
 
 /* A wgmma kernel (assign_wgmma.cu or assign_wide.cu, sm_90a) for the kinds
  * they serve (tf32, fp16, bf16, F16HI) where rows are 16-byte aligned;

@@ -18,8 +18,10 @@
  * The work: a tile is 128 rows of one problem; the two consumer
  * warpgroups take 64 rows each against the block's 256-column slices of
  * centroids in turn (ping-pong: one folds while the other's MMAs run),
- * m64n256 MMAs from shared memory, the fold one pass (wg_fold1) with the
- * biases from shared memory. A cluster of C blocks walks a contiguous
+ * m64n256 MMAs from shared memory, the fold one unsigned max per value
+ * (wg_fold_packed, assign_pack.cu) with the biases + M from shared memory;
+ * the centroids come through a 3-d tensor map, so the rows past k of the
+ * last slice are zeros (the packed fold's padding needs v' = 2^(e+1)). A cluster of C blocks walks a contiguous
  * range of all problems' tiles (so a batch costs each cluster about one
  * reload of its centroids); its C blocks hold the 1 / C slices of the
  * centroids and get each tile's rows by one multicast (each block's
@@ -35,9 +37,11 @@
  * last MMAs ran, with fenced stores and arrivals at cluster scope for the
  * exchange, they left the tensor cores idle (0.864 against 0.746 ms per
  * iteration, ivf-1M-1k fp16, H200); the pairs now go by st.async, which
- * completes the receiver's barrier without a fence. What limits it now
- * (Nsight Compute): the tensor pipes are busy 52 % of the time, the fold
- * (3 ALU instructions per value, wg_fold1) about as long as the MMAs. */
+ * completes the receiver's barrier without a fence. The fold by compare
+ * and select (3 ALU instructions per value) took about as long
+ * as the MMAs, the tensor pipes ~50 % busy: packed, the kernel went 542 ->
+ * 455 us (ivf-1M-1k fp16, H200), and consumers now wait on their MMAs
+ * (WARPGROUP.DEPBAR is the busiest stall after the idle producer warps). */
 #include "wgmma.cuh"
 
 #if FKM_USE_WGMMA
@@ -71,7 +75,7 @@ template <int KIND, int C, uint32_t KC>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
                    const __grid_constant__ CUtensorMap cmap, const uint32_t nt,
-                   const uint32_t stages, const uint32_t tiles) {
+                   const uint32_t stages, const uint32_t tiles, const uint32_t mul) {
     constexpr uint32_t kchunks = KC;
     extern __shared__ __align__(16) uint8_t cr_smem[];
     const uint32_t raw = (uint32_t)__cvta_generic_to_shared(cr_smem);
@@ -129,8 +133,8 @@ assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
                     wg_arrive_expect(cfull, mine * (kchunks * CR_CCHUNK + CR_BN * 4));
                     for (uint32_t j = 0; j < mine; j++)
                         for (uint32_t c = 0; c < kchunks; c++)
-                            wg_tma_2d(L.cent + (j * kchunks + c) * CR_CCHUNK, &cmap, c * 64,
-                                      (uint32_t)(b * k) + (first + j) * CR_BN, cfull, 0);
+                            wg_tma_3d(L.cent + (j * kchunks + c) * CR_CCHUNK, &cmap, c * 64,
+                                      (first + j) * CR_BN, b, cfull);
                     wg_bulk_copy(L.bias, A.bias + b * bias_cols + first * CR_BN,
                                  mine * CR_BN * 4, cfull);
                 }
@@ -208,6 +212,8 @@ assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
         bool pend = false;
         float pxn = 0.f;
         uint32_t pm = 0, cur = ~0u, st = 0, ph = 0, loads = 0, turns = 0;
+        float M = 0.f;     /* the problem's offset in the biases (assign_pack.cu) */
+        uint32_t top = 0;  /* and the sign and exponent bits it shares with every v' */
 #pragma unroll 1
         for (uint32_t m = m0; m < m1; m++) {
             const uint32_t b = m / tpp, p = (m % tpp) * CR_BM + 64 * wg + rw;
@@ -216,6 +222,8 @@ assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
                 mb_wait(cfull, loads & 1);
                 loads++;
                 cur = b;
+                M = __ldg(A.pack_off + b);
+                top = asg_pack_top(M);
             }
             /* |x|^2 of the row this lane writes, asked for now */
             float xn = 0.f;
@@ -261,9 +269,9 @@ assign_cres_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap xmap,
                 wg_hold(acc);
                 if (j + 1 == mine) wg_release_all(empty(st), C); /* every block's producer */
                 const float *sb = sbias + j * CR_BN;
-                wg_fold1<32>(
+                wg_fold_packed<32>(
                     acc, [&](int i) { return *(const float2 *)(sb + 8 * i); },
-                    (first + j) * CR_BN + 2 * t, bv, bi);
+                    (first + j) * CR_BN + 2 * t, mul, M, top, bv, bi);
             }
             if (++st == stages) st = 0, ph ^= 1;
             pend = true;
@@ -293,10 +301,10 @@ static void cres_launch(const AsgArgs &A, const CUtensorMap &xmap, const CUtenso
     const size_t bytes = cr_smem_bytes(KC, nt, stages);
     if (cl == 1)
         wg_launch_clusters(assign_cres_kernel<KIND, 1, KC>, 1, bytes, tiles, stream, A, xmap,
-                           cmap, nt, stages, tiles);
+                           cmap, nt, stages, tiles, 64u);
     else
         wg_launch_clusters(assign_cres_kernel<KIND, 2, KC>, 2, bytes, tiles, stream, A, xmap,
-                           cmap, nt, stages, tiles);
+                           cmap, nt, stages, tiles, 64u);
 }
 template <int KIND>
 static void cres_pick(const AsgArgs &A, const CUtensorMap &xmap, const CUtensorMap &cmap,
@@ -326,9 +334,9 @@ bool fkm_assign_cres(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
         stages++;
     CUtensorMap xmap, cmap;
     if (!wg_tensor_map(&xmap, A.x, 2, A.d, batch * A.n, CR_BM / cl) ||
-        !wg_tensor_map(&cmap, A.c, 2, A.d, batch * A.k, CR_BN))
+        !wg_tensor_map(&cmap, A.c, 2, A.d, A.k, CR_BN, batch))
         return false;
-    fkm_wgmma_bias(A, batch, stream);
+    fkm_pack_bias(A, batch, stream);
     const uint32_t tiles = (uint32_t)((A.n + CR_BM - 1) / CR_BM * batch);
     if (kind == FKM_ASG_F16)
         cres_pick<FKM_ASG_F16>(A, xmap, cmap, cl, kchunks, nt, stages, tiles, stream);

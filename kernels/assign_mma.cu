@@ -619,6 +619,8 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.cmax = NULL;
     A.dreal = (float)s->d;
     A.bias = s->bias;
+    A.xnmax = s->xnmax;
+    A.pack_off = s->pack_off;
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.x_tf32 = s->asg == FKM_ASG_TF32 && s->xa != s->x;

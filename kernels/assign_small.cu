@@ -48,7 +48,7 @@ __device__ __forceinline__ void sd_each_fragment(F f) {
 /* KS: k-steps per row (tf32 kinds: 8 values each; halves: one of 16). */
 template <int KIND, int KS>
 __global__ void __launch_bounds__(SD_THREADS, 2)
-assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
+assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mul) {
     constexpr bool HALF = KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16;
     constexpr bool X3 = KIND == FKM_ASG_F32X3;
     constexpr int GN = X3 ? 4 : 8; /* n-tiles per fold group: its accumulators */
@@ -66,6 +66,8 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
     const uint32_t u1 = u0 + per_block < A.tiles ? u0 + per_block : A.tiles;
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d;
     const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2;
+    const float M = X3 ? 0.f : __ldg(A.pack_off + b); /* the packed fold's offset */
+    const uint32_t top = asg_pack_top(M);
 
     /* The warp's rows of unit u as A fragments, raw: register i of m-tile
      * mt holds row 16 mt + g + 8 (i & 1); its column is t + 4 (i >> 1) of
@@ -115,9 +117,12 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
             if (X3) clo[r * STR + e] = lo;
         }
         const uint32_t col = n0 + tid;
-        cbias[tid] = col >= k ? -INFINITY
-                     : A.ip   ? 0.f
-                              : -0.5f * s2 * __ldg(A.cnorm + b * A.k + col);
+        if (X3)
+            cbias[tid] = col >= k ? -INFINITY
+                         : A.ip   ? 0.f
+                                  : -0.5f * s2 * __ldg(A.cnorm + b * A.k + col);
+        else /* + M (assign_pack.cu); whole tiles of them per problem */
+            cbias[tid] = __ldg(A.bias + b * fkm_bias_cols(A.k) + col);
         __syncthreads();
     };
 
@@ -130,6 +135,15 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
             if (!HALF) asg_tf32_split<KIND>(a[mt][ks][i], al[mt][ks][i]);
         });
         if (u + 1 < u1) load_rows(u + 1);
+        /* |x|^2 of the rows lane t = 0 writes, asked for now: waited for
+         * at the writes, it held ~15 % of the stall samples (pq-batched) */
+        const size_t p0 = (size_t)u * SD_BM + (size_t)warp * 32;
+        float xn[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const size_t row = p0 + 16 * (r >> 1) + 8 * (r & 1) + g;
+            if (t == 0 && !A.ip && row < A.n) xn[r] = __ldg(A.xnorm + b * A.n + row);
+        }
 
         float bv[4];
         uint32_t bi[4];
@@ -142,9 +156,8 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
             /* all of k in one tile: loaded once, for the block's first unit */
             if (u == u0 || k > SD_BN) load_tile(n0);
             const uint32_t left = k - n0 < SD_BN ? k - n0 : SD_BN;
-#pragma unroll 1
-            for (uint32_t cb = 0; cb < left; cb += 8 * GN) {
-                float acc[2][GN][4];
+            /* the MMAs of the GN n-tiles from column cb of the tile */
+            auto mma_group = [&](uint32_t cb, float(&acc)[2][GN][4]) {
 #pragma unroll
                 for (int nt = 0; nt < GN; nt++) {
                     /* B fragments: centroid cb + 8 nt + g, words t and t + 4
@@ -179,6 +192,40 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
                         }
                     }
                 }
+            };
+            if constexpr (!X3) {
+                /* single products: the packed fold over the tile's 64
+                 * columns per row and thread (assign_pack.cu; the MMAs
+                 * start from the biases + M), then the row's best */
+                uint32_t pk[4] = {0, 0, 0, 0};
+#pragma unroll
+                for (int grp = 0; grp < SD_BN / (8 * GN); grp++) {
+                    if ((uint32_t)grp * 8 * GN >= left) break;
+                    float acc[2][GN][4];
+                    mma_group(grp * 8 * GN, acc);
+#pragma unroll
+                    for (int r = 0; r < 4; r++)
+#pragma unroll
+                        for (int nt = 0; nt < GN; nt++)
+#pragma unroll
+                            for (int jj = 0; jj < 2; jj++)
+                                pk[r] = max(pk[r], asg_pack(acc[r >> 1][nt][2 * (r & 1) + jj], mul,
+                                                            2 * (grp * GN + nt) + jj));
+                }
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    uint32_t l;
+                    const float v = asg_unpack(pk[r], top, M, l);
+                    if (v > bv[r]) {
+                        bv[r] = v;
+                        bi[r] = n0 + 8 * (l >> 1) + 2 * t + (l & 1);
+                    }
+                }
+            } else {
+#pragma unroll 1
+            for (uint32_t cb = 0; cb < left; cb += 8 * GN) {
+                float acc[2][GN][4];
+                mma_group(cb, acc);
                 /* the group's maxima per row (register 2h + jj of m-tile mt:
                  * row 2 mt + h, column 8 nt + 2t + jj), then the column where
                  * needed */
@@ -206,17 +253,17 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block) {
                     }
                 }
             }
+            }
         }
         /* Back to v = |c|^2 / 2 - x.c; the quad's 4 lanes meet; lane t = 0
          * writes its rows. */
-        const size_t p0 = (size_t)u * SD_BM + (size_t)warp * 32;
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             float v = -bv[r] * inv_s2, v2 = 0.f;
             uint32_t i = bi[r];
             asg_quad_reduce<false>(v, i, v2);
             const size_t row = p0 + 16 * (r >> 1) + 8 * (r & 1) + g;
-            if (t == 0 && row < A.n) asg_write_row<false>(A, b, row, v, v2, i);
+            if (t == 0 && row < A.n) asg_write_best(A, b, row, v, i, xn[r]);
         }
     }
 }
@@ -233,11 +280,12 @@ static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
     if (per > A.tiles) per = A.tiles;
     const size_t bpp = (A.tiles + per - 1) / per;
     assign_small_kernel<KIND, KS>
-        <<<(unsigned)(bpp * batch), SD_THREADS, words * 4, stream>>>(A, (uint32_t)per);
+        <<<(unsigned)(bpp * batch), SD_THREADS, words * 4, stream>>>(A, (uint32_t)per, 64u);
 }
 
 bool fkm_assign_small(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (A.d > FKM_SMALL_D || A.list) return false;
+    if (kind != FKM_ASG_F32X3) fkm_pack_bias(A, batch, stream);
     const bool one = A.d <= 8; /* one tf32 k-step */
     switch (kind) {
     case FKM_ASG_TF32:

@@ -27,9 +27,11 @@
  * In a tile, chunk c's MMAs are issued, then the group before them is
  * waited for and its stage handed back (one group in flight across the
  * chunk loop, as CUTLASS's mainloops do); after the last chunk every MMA
- * is waited for and the tile's values folded (wg_fold1: one pass). Where a
- * tile's chunks fit the ring, the two warpgroups issue whole tiles in
- * turn (named barriers; CUTLASS's "ping-pong"), so that one folds while
+ * is waited for and the tile's values folded (wg_fold_packed: one
+ * unsigned max per value, assign_pack.cu; F16HI's wg_fold keeps the
+ * second best). Where a tile's chunks fit the ring, the two warpgroups
+ * issue whole tiles in turn (named barriers; CUTLASS's "ping-pong"), so
+ * that one folds while
  * the other's MMAs run: without the turns they drifted into step and
  * folded together, the tensor cores idle meanwhile (ivf-1M-1k fp16: 779
  * against 704 us per assignment). tf32 operands come from copies stored
@@ -107,7 +109,7 @@ struct WdRing {
 template <int KIND, int RC>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
-                   const uint32_t kchunks, const uint32_t pairs) {
+                   const uint32_t kchunks, const uint32_t pairs, const uint32_t mul) {
     using Ring = WdRing<RC>;
     constexpr uint32_t S = Ring::stages;
     /* Taking turns needs a whole tile's chunks in the ring: a warpgroup
@@ -194,11 +196,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                     }
                     if (pt == 0) { /* this block's half of the centroid rows, to both */
                         wg_arrive_expect(full(st), WD_BBYTES);
-                        const uint32_t row = (uint32_t)(b * k) + j * WD_BN +
-                                             rank * (WD_BN / WD_CLUSTER);
-                        wg_tma_2d(sa + CB + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
-                                  c * (WG_ROW_BYTES / EB), row, full(st),
-                                  (1u << WD_CLUSTER) - 1);
+                        wg_tma_3d(sa + CB + rank * (WD_BBYTES / WD_CLUSTER), &cmap,
+                                  c * (WG_ROW_BYTES / EB), j * WD_BN + rank * (WD_BN / WD_CLUSTER),
+                                  (uint32_t)b, full(st), (1u << WD_CLUSTER) - 1);
                     }
                     if (++st == S) st = 0, ph ^= 1;
                 }
@@ -221,6 +221,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
             const size_t b = m / tiles2, p0 = (WD_CLUSTER * (m % tiles2) + rank) * WD_BM;
             if (skipped(b)) continue;
             const float s = A.scale[b], inv_s2 = 1.f / (s * s);
+            /* the packed fold's offset (assign_pack.cu), but for TOP2 */
+            const float M = TOP2 ? 0.f : __ldg(A.pack_off + b);
+            const uint32_t top = asg_pack_top(M);
 #pragma unroll
             for (int r = 0; r < 2; r++) {
                 bv[r] = sv[r] = -INFINITY;
@@ -268,9 +271,9 @@ assign_wide_kernel(const AsgArgs A, const __grid_constant__ CUtensorMap cmap,
                 if constexpr (TOP2)
                     wg_fold<TOP2, 1, 32>(acc, tbias + 2 * t, j * WD_BN + 2 * t, bv, sv, bi);
                 else
-                    wg_fold1<32>(
+                    wg_fold_packed<32>(
                         acc, [&](int i) { return __ldg((const float2 *)(tbias + 2 * t + 8 * i)); },
-                        j * WD_BN + 2 * t, bv, bi);
+                        j * WD_BN + 2 * t, mul, M, top, bv, bi);
             }
             u++;
             wg_write_rows<TOP2>(A, b, inv_s2, bv, sv, bi, [&](int r) {
@@ -293,7 +296,7 @@ static void wide_launch(AsgArgs A, const CUtensorMap &cmap, size_t batch, cudaSt
     A.tiles = (unsigned)((A.n + WD_BM - 1) / WD_BM);
     const size_t pairs = (A.tiles + WD_CLUSTER - 1) / WD_CLUSTER * batch;
     wg_launch_clusters(kernel, WD_CLUSTER, WdRing<RC>::bytes, pairs, stream, A, cmap, kchunks,
-                       (uint32_t)pairs);
+                       (uint32_t)pairs, 64u);
 }
 
 /* Resident rows where two buffers of them leave room for 3 stages: d <=
@@ -311,12 +314,13 @@ bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
 #if FKM_USE_WGMMA
     const size_t eb = kind == FKM_ASG_TF32 ? 4 : 2;
     const uint32_t kchunks = (uint32_t)((A.d * eb + WG_ROW_BYTES - 1) / WG_ROW_BYTES);
-    /* the centroid copy, batch k rows of d: boxes of half a stage's chunk
-     * (a tile's columns past k read the next problem's first centroids:
-     * their bias is -inf, bias_kernel, so they never win) */
+    /* the centroid copy, batch problems of k rows of d: boxes of half a
+     * stage's chunk, zeros for a tile's columns past k (the packed fold's
+     * padding, assign_pack.cu; F16HI's biases there are -inf) */
     CUtensorMap cmap;
-    if (!wg_tensor_map(&cmap, A.c, eb, A.d, batch * A.k, WD_BN / WD_CLUSTER)) return false;
-    fkm_wgmma_bias(A, batch, stream);
+    if (!wg_tensor_map(&cmap, A.c, eb, A.d, A.k, WD_BN / WD_CLUSTER, batch)) return false;
+    if (kind == FKM_ASG_F16HI) fkm_wgmma_bias(A, batch, stream);
+    else fkm_pack_bias(A, batch, stream);
     switch (kind) {
     case FKM_ASG_F16: wide_pick<FKM_ASG_F16>(A, cmap, batch, stream, kchunks); break;
     case FKM_ASG_BF16: wide_pick<FKM_ASG_BF16>(A, cmap, batch, stream, kchunks); break;

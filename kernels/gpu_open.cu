@@ -97,6 +97,7 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     }
     /* the wgmma kernels' column biases (wgmma.cuh), whole 256-column tiles */
     sz[B_BIAS] = s->batch * fkm_bias_cols(s->k_max) * sizeof(float);
+    sz[B_XNMAX] = 2 * s->batch * sizeof(float); /* xnmax, then pack_off */
     size_t total = 0;
     for (int i = 0; i < FKM_NBUF; i++) {
         off[i] = total;
@@ -181,6 +182,8 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->unc = (uint32_t *)(b + off[B_UNC]);
     s->unc_count = (uint32_t *)(b + off[B_UNCN]);
     s->bias = (float *)(b + off[B_BIAS]);
+    s->xnmax = (float *)(b + off[B_XNMAX]);
+    s->pack_off = s->xnmax + s->batch;
     return FLASHKM_OK;
 }
 

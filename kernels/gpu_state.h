@@ -64,6 +64,8 @@ typedef struct fkm_gpu_state {
     float *cmax;
     uint32_t *unc, *unc_count;
     float *bias;             /* batch * fkm_bias_cols(k_max): wgmma's column biases */
+    float *xnmax;            /* batch: the largest of each problem's xnorm */
+    float *pack_off;         /* batch: the packed fold's offset M (assign_pack.cu) */
     void *base;              /* the one allocation all of the above live in */
 } fkm_gpu_state;
 
@@ -173,7 +175,7 @@ static inline int fkm_certified(size_t d, size_t k) {
  * (the widest kernel's, assign_wide.cu), so every tile's loads are in
  * range and 8-byte aligned. */
 #define FKM_BIAS_TILE 256
-static inline size_t fkm_bias_cols(size_t k) {
+__host__ __device__ static inline size_t fkm_bias_cols(size_t k) {
     return (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
 }
 

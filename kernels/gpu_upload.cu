@@ -337,6 +337,10 @@ extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
         maxbits, s->batch, s->asg == FKM_ASG_F16, s->scale);
     launch_rows_prepare(s, s->x, (int)s->xdtype, s->batch * s->n, s->n,
                         s->xa != s->x ? s->xa : NULL, s->xnorm);
+    /* each problem's largest |x|^2 (norms are >= 0: their max |.|) */
+    FKM_CUDA_TRY(cudaMemsetAsync(s->xnmax, 0, s->batch * sizeof(float), s->stream));
+    maxabs_kernel<<<grid, 256, 0, s->stream>>>(s->xnorm, s->n, FLASHKM_DTYPE_F32,
+                                                (unsigned *)s->xnmax);
     FKM_CUDA_TRY(cudaGetLastError());
     FKM_CUDA_TRY(cudaStreamSynchronize(s->stream));
     return FLASHKM_OK;

@@ -149,6 +149,21 @@ __device__ __forceinline__ void wg_tma_2d(uint32_t dst, const void *map, uint32_
                      "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar)
                      : "memory");
 }
+/* The same from a 3-dimensional map (wg_tensor_map with problems): box
+ * (x, y) of problem z; mask as wg_tma_2d's (0: to this block only). */
+__device__ __forceinline__ void wg_tma_3d(uint32_t dst, const void *map, uint32_t x, uint32_t y,
+                                          uint32_t z, uint32_t bar, uint16_t mask = 0) {
+    if (mask)
+        asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                     ".multicast::cluster [%0], [%1, {%2, %3, %4}], [%5], %6;" ::"r"(dst),
+                     "l"((uint64_t)map), "r"(x), "r"(y), "r"(z), "r"(bar), "h"(mask)
+                     : "memory");
+    else
+        asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                     " [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(dst),
+                     "l"((uint64_t)map), "r"(x), "r"(y), "r"(z), "r"(bar)
+                     : "memory");
+}
 /* `bytes` (a multiple of 16, both addresses 16-byte aligned) from global
  * memory into this block's dst, completing `bar`. */
 __device__ __forceinline__ void wg_bulk_copy(uint32_t dst, const void *src, uint32_t bytes,
@@ -321,32 +336,30 @@ __device__ __forceinline__ void wg_fold(const float (&a)[4 * MT * NI], const flo
     }
 }
 
-/* The same fold in one pass, without the second best (F16HI keeps
- * wg_fold: its second-best chains spilled here), for wide tiles (one
- * 64-row MMA tile of NI 8-column groups; row r = h holds a[4i + 2h + jj]
- * at column col0 + 8i + jj). With 4 tiles of 256 columns per unit
- * (K = 1024), some row of a warp beats its running best on nearly every
- * tile, so wg_fold's second pass ran every time: 730 instructions per warp
- * and tile, its search a chain of 64 dependent selects per row, and the
- * fold took twice the other warpgroup's MMAs (H200, Nsight Compute). Here
- * each value is added, compared and kept in one go (4 instructions), in 4
- * independent chains per row (i even or odd, jj), each keeping its first
- * (lowest) group on ties; the chains meet at the end, ties to the lower
- * column. bias(i): the biases of the thread's columns 8i + 2t, + 1 (from
- * L1, prefetched at the tile's start: wg_bias_prefetch, or from shared
- * memory). */
+/* The fold in one pass without the second best (F16HI keeps wg_fold), for
+ * wide tiles: one 64-row MMA tile of NI 8-column groups, row r = h holds
+ * a[4i + 2h + jj] at column col0 + 8i + 2t + jj. One pass because at K =
+ * 1024 some row of a warp beats its running best on nearly every tile, so
+ * wg_fold's second pass (a chain of 64 dependent selects per row) ran
+ * every time. Each value, with its bias + M (assign_pack.cu), is packed
+ * with its place among the thread's 64 columns and kept by one unsigned
+ * max, in 4 independent chains per row that meet at the end: per value an
+ * FADD and an IMAD on the FMA pipe and one ALU max, where a compare, a
+ * select and a max took 3 ALU instructions. bias(i): the biases of the
+ * thread's columns 8i + 2t, + 1 (from L1, prefetched at the tile's start:
+ * wg_bias_prefetch, or from shared memory). bv, bi: the row's best
+ * v = v' - M so far and its column (ties: the lower). */
 template <int NI, typename Bias>
-__device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], Bias bias, uint32_t col0,
-                                         float (&bv)[2], uint32_t (&bi)[2]) {
-    float t1[2][4];
-    uint32_t gi[2][4];
+__device__ __forceinline__ void wg_fold_packed(const float (&a)[4 * NI], Bias bias,
+                                               uint32_t col0, uint32_t mul, float M,
+                                               uint32_t top, float (&bv)[2],
+                                               uint32_t (&bi)[2]) {
+    static_assert(NI <= 32, "a place among 64 columns is 6 bits");
+    uint32_t m[2][4];
 #pragma unroll
     for (int r = 0; r < 2; r++)
 #pragma unroll
-        for (int c = 0; c < 4; c++) {
-            t1[r][c] = -INFINITY;
-            gi[r][c] = 0;
-        }
+        for (int c = 0; c < 4; c++) m[r][c] = 0;
 #pragma unroll
     for (int i = 0; i < NI; i++) {
         const float2 bb = bias(i);
@@ -354,27 +367,18 @@ __device__ __forceinline__ void wg_fold1(const float (&a)[4 * NI], Bias bias, ui
         for (int r = 0; r < 2; r++)
 #pragma unroll
             for (int jj = 0; jj < 2; jj++) {
-                const int c = 2 * (i & 1) + jj;
                 const float v = a[4 * i + 2 * r + jj] + (jj ? bb.y : bb.x);
-                gi[r][c] = v > t1[r][c] ? (uint32_t)i : gi[r][c];
-                t1[r][c] = fmaxf(t1[r][c], v);
+                const int c = 2 * (i & 1) + jj; /* 4 chains per row */
+                m[r][c] = max(m[r][c], asg_pack(v, mul, 2 * i + jj));
             }
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-        /* the row's largest of the chains, ties to the lower column */
-        float m1 = t1[r][0];
-        uint32_t col = 8 * gi[r][0];
-#pragma unroll
-        for (int c = 1; c < 4; c++) {
-            const uint32_t cc = 8 * gi[r][c] + (c & 1);
-            const bool take = t1[r][c] > m1 || (t1[r][c] == m1 && cc < col);
-            m1 = take ? t1[r][c] : m1;
-            col = take ? cc : col;
-        }
-        const bool better = m1 > bv[r];
-        bv[r] = better ? m1 : bv[r];
-        bi[r] = better ? col0 + col : bi[r];
+        uint32_t l;
+        const float v = asg_unpack(max(max(m[r][0], m[r][1]), max(m[r][2], m[r][3])), top, M, l);
+        const bool better = v > bv[r];
+        bv[r] = better ? v : bv[r];
+        bi[r] = better ? col0 + 8 * (l >> 1) + (l & 1) : bi[r];
     }
 }
 /* The L1 lines of a wide tile's biases (256 floats, 8 lines), asked for
@@ -403,9 +407,11 @@ __device__ __forceinline__ void wg_write_rows(const AsgArgs &A, size_t b, float 
 /* A 2-d tensor map over `rows` rows of `cols` elements of eb bytes (row
  * stride cols * eb, a multiple of 16 bytes), boxes of 128 bytes x
  * box_rows in the 128-byte swizzle wgmma reads, zeros past a row's end
- * and past the last row. False if the driver cannot make one. */
+ * and past the last row; with problems > 0, a 3-d map of that many blocks
+ * of `rows` rows (read with wg_tma_3d). False if the driver cannot make
+ * one. */
 static inline bool wg_tensor_map(CUtensorMap *map, const void *base, size_t eb, size_t cols,
-                                 size_t rows, uint32_t box_rows) {
+                                 size_t rows, uint32_t box_rows, size_t problems = 0) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
         void *fn = nullptr;
         cudaDriverEntryPointQueryResult q;
@@ -416,12 +422,15 @@ static inline bool wg_tensor_map(CUtensorMap *map, const void *base, size_t eb, 
         return (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }();
     if (!encode) return false;
-    const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows};
-    const cuuint64_t strides[1] = {(cuuint64_t)(cols * eb)};
-    const cuuint32_t box[2] = {(cuuint32_t)(WG_ROW_BYTES / eb), box_rows};
-    const cuuint32_t estr[2] = {1, 1};
+    /* problems > 0: rows per problem, problems the third dimension, so a
+     * box past a problem's last row reads zeros, not the next problem's */
+    const cuuint32_t rank = problems ? 3 : 2;
+    const cuuint64_t dims[3] = {(cuuint64_t)cols, (cuuint64_t)rows, (cuuint64_t)problems};
+    const cuuint64_t strides[2] = {(cuuint64_t)(cols * eb), (cuuint64_t)(rows * cols * eb)};
+    const cuuint32_t box[3] = {(cuuint32_t)(WG_ROW_BYTES / eb), box_rows, 1};
+    const cuuint32_t estr[3] = {1, 1, 1};
     return encode(map, eb == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32 : CU_TENSOR_MAP_DATA_TYPE_UINT16,
-                  2, (void *)base, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  rank, (void *)base, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
                   CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }

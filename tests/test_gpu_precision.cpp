@@ -249,8 +249,10 @@ TEST(GpuPrecision, Fp32CertifiedSearchAsReferenceAndTiesAsCpu) {
 TEST(GpuPrecision, ReducedPrecisionTiesGoToTheLowerIndex) {
     FKM_REQUIRE_GPU();
     const size_t n = 5003;
-    const std::pair<size_t, size_t> shapes[] = {{64, 300},  {128, 300}, {264, 300},
-                                                {128, 700}, {128, 1024}, {64, 1500}};
+    // d = 8 and 16: the small-d kernel (k = 300: two tiles of centroids)
+    const std::pair<size_t, size_t> shapes[] = {{8, 300},   {16, 200},   {64, 300},
+                                                {128, 300}, {264, 300},  {128, 700},
+                                                {128, 1024}, {64, 1500}};
     for (auto [d, k] : shapes) {
         std::vector<float> x(n * d);
         for (size_t i = 0; i < n; i++)
