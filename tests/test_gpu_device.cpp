@@ -26,6 +26,19 @@ uint16_t to_half(float f) { // round to nearest even, normal range only (test da
     return (uint16_t)h;
 }
 
+// Poisoned centroids and labels, and an output that points at them.
+struct PoisonedOutput {
+    Poisoned<float> cent;
+    Poisoned<int64_t> labels;
+    flashkm_output out;
+    PoisonedOutput(size_t k, size_t d, size_t n) : cent(k * d), labels(n) {
+        std::memset(&out, 0, sizeof out);
+        out.centroids = cent.data();
+        out.labels = labels.data();
+    }
+    PoisonedOutput(const PoisonedOutput &) = delete; // out points into this object
+};
+
 TEST(GpuDevice, DeviceInputGivesTheHostResult) {
     FKM_REQUIRE_GPU();
     Cudart rt;
@@ -39,17 +52,12 @@ TEST(GpuDevice, DeviceInputGivesTheHostResult) {
 
     void *dx = to_device(rt, x.data(), x.size() * sizeof(float));
     ASSERT_NE(dx, nullptr);
-    Poisoned<float> cent(k * d);
-    Poisoned<int64_t> labels(n);
-    flashkm_output out;
-    std::memset(&out, 0, sizeof out);
-    out.centroids = cent.data();
-    out.labels = labels.data();
-    ASSERT_EQ(flashkm_train_device(&p, n, d, k, dx, FLASHKM_DTYPE_F32, &out), FLASHKM_OK)
+    PoisonedOutput po(k, d, n);
+    ASSERT_EQ(flashkm_train_device(&p, n, d, k, dx, FLASHKM_DTYPE_F32, &po.out), FLASHKM_OK)
         << flashkm_last_error();
-    EXPECT_TRUE(same_bits(cent.v.data(), host.centroids.v.data(), k * d * sizeof(float)));
-    EXPECT_TRUE(same_bits(labels.v.data(), host.labels.v.data(), n * sizeof(int64_t)));
-    EXPECT_EQ(out.objective, host.objective);
+    EXPECT_TRUE(same_bits(po.cent.v.data(), host.centroids.v.data(), k * d * sizeof(float)));
+    EXPECT_TRUE(same_bits(po.labels.v.data(), host.labels.v.data(), n * sizeof(int64_t)));
+    EXPECT_EQ(po.out.objective, host.objective);
     rt.free_(dx);
 
     // fp16 input: the update reads fp16 values, so the objective is close.
@@ -57,12 +65,12 @@ TEST(GpuDevice, DeviceInputGivesTheHostResult) {
     for (size_t i = 0; i < x.size(); i++) xh[i] = to_half(x[i]);
     void *dh = to_device(rt, xh.data(), xh.size() * 2);
     ASSERT_NE(dh, nullptr);
-    cent.poison();
+    po.cent.poison();
     p.precision = FLASHKM_PRECISION_FP16;
-    ASSERT_EQ(flashkm_train_device(&p, n, d, k, dh, FLASHKM_DTYPE_F16, &out), FLASHKM_OK)
+    ASSERT_EQ(flashkm_train_device(&p, n, d, k, dh, FLASHKM_DTYPE_F16, &po.out), FLASHKM_OK)
         << flashkm_last_error();
-    EXPECT_TRUE(cent.all_written());
-    EXPECT_NEAR(out.objective, host.objective, 1e-3 * std::fabs(host.objective));
+    EXPECT_TRUE(po.cent.all_written());
+    EXPECT_NEAR(po.out.objective, host.objective, 1e-3 * std::fabs(host.objective));
     rt.free_(dh);
 }
 
@@ -107,21 +115,16 @@ TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
                   FLASHKM_OK)
             << flashkm_last_error();
         for (size_t b = 0; b < B; b++) {
-            Poisoned<float> c1(k * d);
-            Poisoned<int64_t> l1(n);
-            flashkm_output one;
-            std::memset(&one, 0, sizeof one);
-            one.centroids = c1.data();
-            one.labels = l1.data();
+            PoisonedOutput one(k, d, n);
             ASSERT_EQ(flashkm_train_device(&p, n, d, k, (const uint16_t *)dh + b * n * d,
-                                           FLASHKM_DTYPE_F16, &one),
+                                           FLASHKM_DTYPE_F16, &one.out),
                       FLASHKM_OK)
                 << flashkm_last_error();
-            EXPECT_TRUE(same_bits(cents[b].v.data(), c1.v.data(), k * d * sizeof(float)))
+            EXPECT_TRUE(same_bits(cents[b].v.data(), one.cent.v.data(), k * d * sizeof(float)))
                 << "problem " << b;
-            EXPECT_TRUE(same_bits(labels[b].v.data(), l1.v.data(), n * sizeof(int64_t)))
+            EXPECT_TRUE(same_bits(labels[b].v.data(), one.labels.v.data(), n * sizeof(int64_t)))
                 << "problem " << b;
-            EXPECT_EQ(outs[b].objective, one.objective) << "problem " << b;
+            EXPECT_EQ(outs[b].objective, one.out.objective) << "problem " << b;
         }
         // f32 rows on the GPU: the host batch's results, bit for bit
         std::vector<Poisoned<float>> hc(B, Poisoned<float>(k * d));
