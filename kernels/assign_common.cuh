@@ -44,6 +44,7 @@ struct AsgArgs {
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
     int x_tf32;           /* tf32: the rows are stored rounded (a copy) */
+    const void *x_keep;   /* fp32 rows to read at L2 evict_last instead of x, or NULL */
 };
 
 __device__ __forceinline__ bool asg_better(float v, uint32_t i, float bv,
@@ -127,19 +128,21 @@ __device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
     w = hi;
 }
 
-/* c = a.b + c (acc), or a.b + (c0, c1) per row (columns 2t, 2t + 1 of the
- * fragment; c0 = c1 = 0: from zero): the split kinds start each stage's
- * partial from zero, the small-d kernel from the columns' biases, without
- * writing the accumulator registers first (4 moves per MMA). Not volatile:
- * pure register work the compiler may schedule. */
+/* c = a.b + c (acc), or a.b + (c0, c1, c2, c3) (the fragment's registers:
+ * columns 2t, 2t + 1 of rows g and g + 8; zeros: from zero): the split
+ * kinds start each stage's partial from zero, the small-d kernel from the
+ * columns' biases. C is a register quad in SASS: from a quad loaded whole
+ * (one LDS.128) it takes no moves, from two scalars it took four per MMA
+ * (IMAD.MOV, half the small-d kernel's FMA-pipe work besides the fold).
+ * Not volatile: pure register work the compiler may schedule. */
 #define ASG_MMA(types)                                                            \
     do {                                                                          \
         if (!acc)                                                                 \
             asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
-                "{%8,%9}, {%10,%11,%10,%11};"                                     \
+                "{%8,%9}, {%10,%11,%12,%13};"                                     \
                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])                  \
                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), \
-                  "f"(c0), "f"(c1));                                              \
+                  "f"(c0.x), "f"(c0.y), "f"(c0.z), "f"(c0.w));                    \
         else                                                                      \
             asm("mma.sync.aligned." types " {%0,%1,%2,%3}, {%4,%5,%6,%7}, "      \
                 "{%8,%9}, {%0,%1,%2,%3};"                                         \
@@ -148,7 +151,7 @@ __device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
     } while (0)
 template <int KIND>
 __device__ __forceinline__ void asg_mma_from(float c[4], const uint32_t a[4], const uint32_t b[2],
-                                             bool acc, float c0, float c1) {
+                                             bool acc, float4 c0) {
     if constexpr (KIND == FKM_ASG_F32X3 || KIND == FKM_ASG_TF32)
         ASG_MMA("m16n8k8.row.col.f32.tf32.tf32.f32");
     else if constexpr (KIND == FKM_ASG_BF16)
@@ -161,7 +164,7 @@ __device__ __forceinline__ void asg_mma_from(float c[4], const uint32_t a[4], co
 template <int KIND>
 __device__ __forceinline__ void asg_mma(float c[4], const uint32_t a[4], const uint32_t b[2],
                                         bool zero) {
-    asg_mma_from<KIND>(c, a, b, !zero, 0.f, 0.f);
+    asg_mma_from<KIND>(c, a, b, !zero, make_float4(0.f, 0.f, 0.f, 0.f));
 }
 
 /* SMs of the current device, for grids of one or two waves (1 when the
@@ -188,6 +191,23 @@ __device__ __forceinline__ float asg_unpack(uint32_t u, uint32_t top, float M, u
 }
 /* M's sign and exponent bits: those of every packed v' of its problem */
 __device__ __forceinline__ uint32_t asg_pack_top(float M) { return __float_as_uint(M) & 0xfc000000u; }
+/* A problem's M = 3 * 2^e from its bound (assign_pack.cu): the largest
+ * |c|^2 and |x|^2, the scale's square, inner product or not. */
+__device__ __forceinline__ float asg_pack_offset(float cmax, float xnmax, float s2, int ip) {
+    const float V = s2 * (sqrtf(xnmax * cmax) + (ip ? 0.f : 0.5f * cmax)) * 1.03125f;
+    int e = 0;
+    frexpf(V, &e); /* V < 2^e */
+    if (!(V < 0x1p125f)) e = 125; /* absurd data: keep M finite */
+    return ldexpf(3.f, e);
+}
+/* Column bias + M for a centroid of |c|^2 = cn; past k: 2^(e+1), M with
+ * its mantissa cleared, below every column's v'. */
+__device__ __forceinline__ float asg_packed_bias(float cn, float s, int ip, float M) {
+    return (ip ? 0.f : -0.5f * s * s * cn) + M;
+}
+__device__ __forceinline__ float asg_pack_pad(float M) {
+    return __uint_as_float(__float_as_uint(M) & 0xff800000u);
+}
 /* Each column's bias + M, and M per problem (pack_off), on the stream. */
 void fkm_pack_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
 

@@ -624,6 +624,10 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.x_tf32 = s->asg == FKM_ASG_TF32 && s->xa != s->x;
+    /* the update's fp32 rows, which tf32 and 3xTF32 round themselves where
+     * the kernel takes them (assign_small.cu): one copy in L2, not two */
+    A.x_keep = s->x_l2_keep && s->xdtype == FLASHKM_DTYPE_F32 &&
+                       (s->asg == FKM_ASG_TF32 || s->asg == FKM_ASG_F32X3) ? s->x : NULL;
     A.ip = metric == FLASHKM_METRIC_INNER_PRODUCT;
     switch (s->asg) {
     case FKM_ASG_F32X3: launch_kind<FKM_ASG_F32X3>(A, s->batch, s->stream); break;

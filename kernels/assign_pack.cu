@@ -40,14 +40,9 @@ __global__ void pack_bias_kernel(const float *cnorm, const float *scale, const f
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = cm;
     __syncthreads();
     for (int w = 0; w < PACK_THREADS / 32; w++) cm = fmaxf(cm, part[w]);
-    const float s = scale[b], s2 = s * s;
-    const float V = s2 * (sqrtf(xnmax[b] * cm) + (ip ? 0.f : 0.5f * cm)) * 1.03125f;
-    int e = 0;
-    frexpf(V, &e); /* V < 2^e */
-    if (!(V < 0x1p125f)) e = 125; /* absurd data: keep M finite */
-    const float M = ldexpf(3.f, e), pad = ldexpf(1.f, e + 1);
+    const float s = scale[b], M = asg_pack_offset(cm, xnmax[b], s * s, ip);
     for (size_t c = threadIdx.x; c < cols; c += PACK_THREADS)
-        bias[b * cols + c] = c >= k ? pad : (ip ? 0.f : -0.5f * s * s * cn[c]) + M;
+        bias[b * cols + c] = c >= k ? asg_pack_pad(M) : asg_packed_bias(cn[c], s, ip, M);
     if (threadIdx.x == 0) pack_off[b] = M;
 }
 

@@ -20,12 +20,17 @@
  *    column biases; where all of k fits one tile (PQ: k = 256) it is loaded
  *    once per block, and the warps then never wait for each other (a
  *    block per unit, each loading its tile, took 120 us in tf32 on
- *    pq-batched, its latencies in series);
- *  - per group of GN n-tiles (8 columns each) the MMAs start from the bias
- *    (single products) or from zero (3xTF32: lo.hi, hi.lo, hi.hi per
- *    k-step as assign_mma.cu, then the bias is added), and the group is
- *    folded by its maxima first, the column searched only where a row's
- *    maximum beats its best (assign_wgmma.cu's fold). */
+ *    pq-batched, its latencies in series); there the block also finds the
+ *    packed fold's offset M itself, a launch (pack_bias_kernel) less;
+ *  - per group of GN n-tiles (8 columns each) the MMAs start from the
+ *    biases + M (single products: a C quad of one LDS.128, no moves) and
+ *    the packed fold keeps each row's best (assign_pack.cu), or from zero
+ *    (3xTF32: lo.hi, hi.lo, hi.hi per k-step as assign_mma.cu, then the
+ *    bias is added) and the group is folded by its maxima first, the
+ *    column searched only where a row's maximum beats its best;
+ *  - fp32 rows that fit L2 are read at evict_last priority (tf32 and
+ *    3xTF32 round them here), so that they are still there for the
+ *    update's gathers (gpu_open.cu). */
 #include "assign_common.cuh"
 
 #define SD_THREADS 256
@@ -56,9 +61,15 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
     constexpr int WPR = HALF ? 8 : 8 * KS; /* words of a centroid row */
     extern __shared__ __align__(16) uint32_t sd_smem[];
     uint32_t *const chi = sd_smem, *const clo = sd_smem + SD_BN * STR; /* clo: X3 only */
+    /* the biases as C fragments: column pair p's quad (b 2p, b 2p+1, b 2p,
+     * b 2p+1), so that an MMA starts from one LDS.128 */
     float *const cbias = (float *)(sd_smem + (X3 ? 2 : 1) * SD_BN * STR);
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    auto set_bias = [&](float v) { /* column tid's, twice in its pair's quad */
+        cbias[(tid >> 1) * 4 + (tid & 1)] = v;
+        cbias[(tid >> 1) * 4 + (tid & 1) + 2] = v;
+    };
     /* the block's units (SD_BM rows each) u0 .. u1 - 1 of problem b */
     const uint32_t bpp = (A.tiles + per_block - 1) / per_block; /* blocks per problem */
     const size_t b = blockIdx.x / bpp;
@@ -66,8 +77,11 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
     const uint32_t u1 = u0 + per_block < A.tiles ? u0 + per_block : A.tiles;
     const uint32_t k = (uint32_t)A.k, d = (uint32_t)A.d;
     const float s = A.scale[b], s2 = s * s, inv_s2 = 1.f / s2;
-    const float M = X3 ? 0.f : __ldg(A.pack_off + b); /* the packed fold's offset */
-    const uint32_t top = asg_pack_top(M);
+    /* the packed fold's offset: pack_bias_kernel's where k spans several
+     * tiles, else found here with the biases (load_tile), a launch less */
+    constexpr bool PACK = !X3;
+    const bool own_bias = PACK && k <= SD_BN;
+    float M = PACK && !own_bias ? __ldg(A.pack_off + b) : 0.f;
 
     /* The warp's rows of unit u as A fragments, raw: register i of m-tile
      * mt holds row 16 mt + g + 8 (i & 1); its column is t + 4 (i >> 1) of
@@ -75,6 +89,7 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
      * halves. Zero past d and past n. Loaded one unit ahead, so that the
      * loads' latency passes while the unit before is computed. */
     uint32_t raw[2][KS][4];
+    const uint64_t keep = fkm_l2_keep_policy();
     auto load_rows = [&](uint32_t u) {
         const size_t p0 = (size_t)u * SD_BM + (size_t)warp * 32;
         sd_each_fragment<KS>([&](int mt, int ks, int i) {
@@ -89,15 +104,18 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                 raw[mt][ks][i] = lo | (hi << 16);
             } else {
                 const uint32_t e = 8 * ks + t + 4 * (i >> 1);
-                raw[mt][ks][i] =
-                    ok && e < d ? __ldg((const uint32_t *)A.x + base + e) : 0u;
+                raw[mt][ks][i] = !(ok && e < d) ? 0u
+                                 : A.x_keep ? ldg_keep_u32((const uint32_t *)A.x_keep + base + e, keep)
+                                            : __ldg((const uint32_t *)A.x + base + e);
             }
         });
     };
     load_rows(u0);
 
     /* Centroid rows n0 .. n0 + SD_BN - 1 into shared memory, with their
-     * biases -|c|^2 s^2 / 2 (0 for inner product, -inf past k). */
+     * biases -|c|^2 s^2 / 2 (0 for inner product, -inf past k), + M for
+     * the packed fold. */
+    __shared__ float cmax_w[SD_THREADS / 32];
     auto load_tile = [&](uint32_t n0) {
         __syncthreads(); /* the previous tile is consumed */
         for (uint32_t w = tid; w < SD_BN * WPR; w += SD_THREADS) {
@@ -117,12 +135,23 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
             if (X3) clo[r * STR + e] = lo;
         }
         const uint32_t col = n0 + tid;
-        if (X3)
-            cbias[tid] = col >= k ? -INFINITY
-                         : A.ip   ? 0.f
-                                  : -0.5f * s2 * __ldg(A.cnorm + b * A.k + col);
-        else /* + M (assign_pack.cu); whole tiles of them per problem */
-            cbias[tid] = __ldg(A.bias + b * fkm_bias_cols(A.k) + col);
+        if (X3) {
+            set_bias(col >= k ? -INFINITY
+                     : A.ip   ? 0.f
+                              : -0.5f * s2 * __ldg(A.cnorm + b * A.k + col));
+        } else if (own_bias) { /* all of k here: its largest |c|^2, M, the biases */
+            const float cn = col < k ? __ldg(A.cnorm + b * A.k + col) : 0.f;
+            float cm = cn;
+            for (int o = 16; o; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
+            if (lane == 0) cmax_w[warp] = cm;
+            __syncthreads();
+#pragma unroll
+            for (int w = 0; w < SD_THREADS / 32; w++) cm = fmaxf(cm, cmax_w[w]);
+            M = asg_pack_offset(cm, __ldg(A.xnmax + b), s2, A.ip);
+            set_bias(col >= k ? asg_pack_pad(M) : asg_packed_bias(cn, s, A.ip, M));
+        } else { /* + M (assign_pack.cu); whole tiles of them per problem */
+            set_bias(__ldg(A.bias + b * fkm_bias_cols(A.k) + col));
+        }
         __syncthreads();
     };
 
@@ -135,6 +164,8 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
             if (!HALF) asg_tf32_split<KIND>(a[mt][ks][i], al[mt][ks][i]);
         });
         if (u + 1 < u1) load_rows(u + 1);
+        if (u == u0 && own_bias) load_tile(0); /* M before the fold needs it */
+        const uint32_t top = asg_pack_top(M);
         /* |x|^2 of the rows lane t = 0 writes, asked for now: waited for
          * at the writes, it held ~15 % of the stall samples (pq-batched) */
         const size_t p0 = (size_t)u * SD_BM + (size_t)warp * 32;
@@ -154,7 +185,7 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
         }
         for (uint32_t n0 = 0; n0 < k; n0 += SD_BN) {
             /* all of k in one tile: loaded once, for the block's first unit */
-            if (u == u0 || k > SD_BN) load_tile(n0);
+            if ((u == u0 && !own_bias) || k > SD_BN) load_tile(n0);
             const uint32_t left = k - n0 < SD_BN ? k - n0 : SD_BN;
             /* the MMAs of the GN n-tiles from column cb of the tile */
             auto mma_group = [&](uint32_t cb, float(&acc)[2][GN][4]) {
@@ -173,7 +204,9 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                             bl[ks][1] = clo[off + 8 * ks + 4];
                         }
                     }
-                    const float2 bb = *(const float2 *)(cbias + cb + nt * 8 + 2 * t);
+                    const float *bp = cbias + 2 * (cb + nt * 8 + 2 * t);
+                    float4 bb;
+                    if (!X3) bb = *(const float4 *)bp;
 #pragma unroll
                     for (int mt = 0; mt < 2; mt++) {
                         float *c = acc[mt][nt];
@@ -184,11 +217,13 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                                 asg_mma<KIND>(c, a[mt][ks], bl[ks], false);
                                 asg_mma<KIND>(c, a[mt][ks], bq[ks], false);
                             }
-                            c[0] += bb.x; c[1] += bb.y; c[2] += bb.x; c[3] += bb.y;
+                            /* the bias after the products (their precision) */
+                            const float2 bh = *(const float2 *)bp;
+                            c[0] += bh.x; c[1] += bh.y; c[2] += bh.x; c[3] += bh.y;
                         } else {
 #pragma unroll
                             for (int ks = 0; ks < KS; ks++)
-                                asg_mma_from<KIND>(c, a[mt][ks], bq[ks], ks > 0, bb.x, bb.y);
+                                asg_mma_from<KIND>(c, a[mt][ks], bq[ks], ks > 0, bb);
                         }
                     }
                 }
@@ -206,11 +241,12 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
 #pragma unroll
                     for (int r = 0; r < 4; r++)
 #pragma unroll
-                        for (int nt = 0; nt < GN; nt++)
-#pragma unroll
-                            for (int jj = 0; jj < 2; jj++)
-                                pk[r] = max(pk[r], asg_pack(acc[r >> 1][nt][2 * (r & 1) + jj], mul,
-                                                            2 * (grp * GN + nt) + jj));
+                        for (int nt = 0; nt < GN; nt++) {
+                            const float *v = &acc[r >> 1][nt][2 * (r & 1)];
+                            const uint32_t pl = 2 * (grp * GN + nt);
+                            pk[r] = max(pk[r], asg_pack(v[0], mul, pl));
+                            pk[r] = max(pk[r], asg_pack(v[1], mul, pl + 1));
+                        }
                 }
 #pragma unroll
                 for (int r = 0; r < 4; r++) {
@@ -272,7 +308,7 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
  * each block loading all of a small k once for its units. */
 template <int KIND, int KS>
 static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
-    constexpr size_t words = (KIND == FKM_ASG_F32X3 ? 2 : 1) * SD_BN * (8 * KS + 4) + SD_BN;
+    constexpr size_t words = (KIND == FKM_ASG_F32X3 ? 2 : 1) * SD_BN * (8 * KS + 4) + 2 * SD_BN;
     A.tiles = (unsigned)((A.n + SD_BM - 1) / SD_BM);
     const size_t waves = 2 * 2 * (size_t)fkm_sm_count();
     size_t per = (A.tiles * batch + waves - 1) / waves;
@@ -285,7 +321,7 @@ static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
 
 bool fkm_assign_small(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (A.d > FKM_SMALL_D || A.list) return false;
-    if (kind != FKM_ASG_F32X3) fkm_pack_bias(A, batch, stream);
+    if (kind != FKM_ASG_F32X3 && A.k > SD_BN) fkm_pack_bias(A, batch, stream);
     const bool one = A.d <= 8; /* one tf32 k-step */
     switch (kind) {
     case FKM_ASG_TF32:

@@ -128,7 +128,13 @@ static flashkm_status check_sizes(const fkm_gpu_state *s) {
 }
 
 static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int weighted) {
-    s->sort_tmp_bytes = fkm_sort_tmp_bytes(s->batch * s->n, fkm_bits_for(s->batch * s->k_max));
+    /* enough for every sort a run may ask for: label-major groups sort
+     * fewer bits (gpu_state.h), and CUB's need is not promised monotone */
+    s->sort_tmp_bytes = 0;
+    for (int bits = 1; bits <= fkm_bits_for(s->batch * s->k_max); bits++) {
+        const size_t t = fkm_sort_tmp_bytes(s->batch * s->n, bits);
+        if (t > s->sort_tmp_bytes) s->sort_tmp_bytes = t;
+    }
     size_t off[FKM_NBUF];
     size_t need = plan(s, weighted, off);
     size_t limit = p->gpu_memory_limit, env = env_limit();
@@ -193,6 +199,21 @@ __global__ void iota_kernel(uint32_t *v, size_t count) {
         v[i] = (uint32_t)i;
 }
 
+/* Rows of at most 3/4 of L2 stay there from one iteration's update to the
+ * next (evict_last): the update's gathers of random rows, and the small-d
+ * search where it reads those rows, then hit L2 instead of HBM, whose
+ * 64-byte fetches a 32-byte row wastes half of. */
+static int x_fits_l2(const fkm_gpu_state *s) {
+    const char *env = getenv("FKM_L2_KEEP"); /* 0: off, to measure it */
+    if (env && env[0] == '0') return 0;
+    int l2 = 0;
+    if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, s->device) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return s->batch * s->n * s->d * dtype_bytes(s->xdtype) <= (size_t)l2 / 4 * 3;
+}
+
 static flashkm_status open_on_device(fkm_gpu_state *s, const flashkm_params *p,
                                      const fkm_data *data) {
     flashkm_status st = check_sizes(s);
@@ -205,6 +226,7 @@ static flashkm_status open_on_device(fkm_gpu_state *s, const flashkm_params *p,
     }
     st = allocate(s, p, data->weights != NULL);
     if (st != FLASHKM_OK) return st;
+    s->x_l2_keep = x_fits_l2(s);
     iota_kernel<<<1024, 256, 0, s->stream>>>(s->iota, s->batch * s->n);
     FKM_CUDA_TRY(cudaGetLastError());
     if (s->asg == FKM_ASG_F16X3) /* the certified search starts with no rows skipped */

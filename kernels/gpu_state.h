@@ -46,7 +46,7 @@ typedef struct fkm_gpu_state {
     uint32_t *keys_sorted;
     uint32_t *iota;          /* 0 .. batch*n-1 (sort values input) */
     uint32_t *order;         /* rows grouped by (problem, centroid) */
-    uint32_t *seg;           /* batch * k_max + 1 group offsets */
+    uint32_t *seg;           /* batch * k_max + 1 group offsets (fkm_group_of) */
     uint32_t *finished;      /* batch * k_max: blocks done per group (update_sum.cu) */
     float *part;             /* chunk sums of large groups, chunks_max * d */
     float *hassign;          /* batch * k_max */
@@ -66,6 +66,10 @@ typedef struct fkm_gpu_state {
     float *bias;             /* batch * fkm_bias_cols(k_max): wgmma's column biases */
     float *xnmax;            /* batch: the largest of each problem's xnorm */
     float *pack_off;         /* batch: the packed fold's offset M (assign_pack.cu) */
+    /* x is small enough to stay in L2 across iterations (gpu_open.cu):
+     * the update's row gathers, and the small-d search's reads of the same
+     * rows, load it at evict_last priority */
+    int x_l2_keep;
     void *base;              /* the one allocation all of the above live in */
 } fkm_gpu_state;
 
@@ -183,5 +187,27 @@ static inline int fkm_bits_for(size_t v) {
     int b = 0;
     while (b < 32 && (((size_t)1) << b) < v) b++;
     return b < 1 ? 1 : b;
+}
+
+/* The update's groups (update_sort.cu). Problem-major: the sort orders the
+ * keys b k + l whole, and centroid c = b k + l's rows are group c. Label-
+ * major, where batch > 1 and k is a power of two: l is the key's low lg =
+ * log2 k bits, and the sort orders by those alone (pq-batched: 8 bits, one
+ * radix pass instead of two for 12). Stable, it leaves the rows in runs of
+ * one label, each run in row order and so in problem order: centroid c's
+ * rows are group l batch + b, as contiguous and as ordered as before.
+ * lg < 0: problem-major. */
+__host__ __device__ static inline int fkm_group_lg(size_t batch, size_t k) {
+    if (batch < 2 || k < 2 || (k & (k - 1)) != 0) return -1;
+    int lg = 0;
+    while (((size_t)1 << lg) < k) lg++;
+    return lg;
+}
+__host__ __device__ static inline size_t fkm_group_of(size_t c, size_t k, size_t batch, int lg) {
+    return lg < 0 ? c : (c & (k - 1)) * batch + (c >> lg);
+}
+__host__ __device__ static inline size_t fkm_centroid_of(size_t g, size_t k, size_t batch,
+                                                         int lg) {
+    return lg < 0 ? g : (g % batch) * k + g / batch;
 }
 #endif

@@ -29,7 +29,10 @@ __device__ double block_sum_d(double v, double *sh) {
 
 /* Each thread sums its strided distances in 4 independent partial sums,
  * 4 loads in flight (one chain of dependent double adds left the kernel at
- * 27 us for 1M distances, 200 us for 8M). */
+ * 27 us for 1M distances, 200 us for 8M). Blocks of 32 to 256 threads, at
+ * least 4 distances each where n allows (obj_threads): pq-batched's 16
+ * problems of 65536 took 7 us in 4096 blocks of 256, one distance a
+ * thread, most of it in four waves of reductions. */
 __global__ void objective_part_kernel(const float *dist, size_t n, double *part) {
     __shared__ double sh[32];
     const size_t b = blockIdx.y, stride = (size_t)gridDim.x * blockDim.x;
@@ -48,20 +51,20 @@ __global__ void objective_part_kernel(const float *dist, size_t n, double *part)
  * partial sum of the objective; thread 0 adding the 256 of them from
  * global memory took ~12 us per iteration, a chain of L2 round trips). */
 __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
-                              size_t k_frozen, size_t n, size_t d, float *hassign, float *cent,
-                              fkm_mt19937 *mt, flashkm_iteration_stats *stats, int it,
-                              int niter) {
+                              size_t k_frozen, size_t n, size_t d, int lg, float *hassign,
+                              float *cent, fkm_mt19937 *mt, flashkm_iteration_stats *stats,
+                              int it, int niter) {
     __shared__ unsigned long long sq[FKM_FIN_THREADS];
     __shared__ double sh[32];
     __shared__ int empty_any;
     const size_t b = blockIdx.x;
     const double obj = block_sum_d(part[b * FKM_OBJ_BLOCKS + threadIdx.x], sh);
-    const uint32_t *sg = seg + b * k;
     unsigned long long acc = 0;
     int empty = 0;
     if (threadIdx.x == 0) empty_any = 0;
     for (size_t c = threadIdx.x; c < k; c += blockDim.x) {
-        unsigned long long h = sg[c + 1] - sg[c];
+        const size_t g = fkm_group_of(b * k + c, k, gridDim.x, lg); /* its rows: seg[g] .. */
+        unsigned long long h = seg[g + 1] - seg[g];
         acc += h * h;
         if (c >= k_frozen && hassign[b * k + c] == 0) empty = 1;
     }
@@ -106,13 +109,18 @@ __global__ void postprocess_kernel(float *cent, size_t rows, size_t d, int spher
         for (size_t j = 0; j < d; j++) c[j] = roundf(c[j]);
 }
 
+static unsigned obj_threads(size_t n) {
+    const size_t per = (n / (4 * FKM_OBJ_BLOCKS) + 31) / 32 * 32;
+    return (unsigned)(per < 32 ? 32 : per > 256 ? 256 : per);
+}
+
 extern "C" void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen, int it,
                                             int niter, int spherical, int int_centroids) {
     dim3 grid(FKM_OBJ_BLOCKS, (unsigned)s->batch);
-    objective_part_kernel<<<grid, 256, 0, s->stream>>>(s->dist, s->n, s->obj_part);
+    objective_part_kernel<<<grid, obj_threads(s->n), 0, s->stream>>>(s->dist, s->n, s->obj_part);
     finish_kernel<<<(unsigned)s->batch, FKM_FIN_THREADS, 0, s->stream>>>(
-        s->obj_part, s->seg, k, k_frozen, s->n, s->d, s->hassign, s->cent, s->mt, s->dstats, it,
-        niter);
+        s->obj_part, s->seg, k, k_frozen, s->n, s->d, fkm_group_lg(s->batch, k), s->hassign,
+        s->cent, s->mt, s->dstats, it, niter);
     if (spherical || int_centroids) {
         size_t rows = s->batch * k;
         postprocess_kernel<<<(unsigned)((rows + 127) / 128), 128, 0, s->stream>>>(

@@ -61,12 +61,14 @@ struct UpdArgs {
     const uint32_t *keys, *seg, *order;
     float *cent, *part, *hassign;
     uint32_t *finished;  /* per group: its blocks done (split groups only) */
-    size_t groups, k, k_frozen, d;
+    size_t groups, k, k_frozen, d, batch;
+    int lg;              /* the groups' layout: fkm_group_of */
     uint32_t span;       /* values per slice */
     uint32_t slices;     /* per row; a block's slice is the fastest index of blockIdx.x */
     uint32_t stage;      /* bytes of one data stage in shared memory */
     int stages;          /* 3 .. UPD_MAX_STAGES */
     int vec16;           /* rows 16-byte aligned: cp.async pieces */
+    int l2_keep;         /* fkm_gpu_state.x_l2_keep */
 };
 
 /* One block's rows [p0, p0 + rows) of its slice [j0, j0 + ds): the ring of
@@ -79,6 +81,7 @@ struct UpdChunk {
     size_t d, j0;
     uint32_t ds, p0, rows, ntiles, stage;
     int ns, vec16;
+    uint64_t keep; /* the rows' L2 policy (fkm_l2_keep_policy) */
     unsigned char *tile; /* ns stages of UPD_ROWS x ds values, as in x */
     uint32_t *idx;       /* 2 ns - 1 stages of UPD_ROWS row indices */
     float *wt;           /* ns stages of UPD_ROWS weights */
@@ -114,9 +117,11 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
     if (ck.vec16) {
 #pragma unroll
         for (int i = 0; i < UPD_VPT; i++)
-            if (ck.pr[i] < nr)
-                cp_async16(dst + ck.pr[i] * ck.ds + ck.pe[i],
-                           ck.x + (size_t)ix[ck.pr[i]] * ck.d + ck.j0 + ck.pe[i]);
+            if (ck.pr[i] < nr) {
+                T *to = dst + ck.pr[i] * ck.ds + ck.pe[i];
+                const T *from = ck.x + (size_t)ix[ck.pr[i]] * ck.d + ck.j0 + ck.pe[i];
+                cp_async16_keep(to, from, ck.keep);
+            }
         return;
     }
     const uint32_t total = nr * ck.ds;
@@ -175,12 +180,12 @@ __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, f
     __syncthreads();
 }
 
-/* The last block of a split group: hassign (the weights' chain over the
- * whole group, staged through shared memory in row order), then the chunk
- * sums added in chunk order, all d dimensions. */
-__device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, uint32_t lo,
-                                                 uint32_t hi, uint32_t nq, float *buf,
-                                                 uint32_t cap) {
+/* The last block of split group g (centroid c): hassign (the weights'
+ * chain over the whole group, staged through shared memory in row order),
+ * then the chunk sums added in chunk order, all d dimensions. */
+__device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, size_t g,
+                                                 uint32_t lo, uint32_t hi, uint32_t nq,
+                                                 float *buf, uint32_t cap) {
     __shared__ float h_all;
     const uint32_t t = threadIdx.x, nt = blockDim.x;
     float h = 0;
@@ -203,14 +208,16 @@ __device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, uin
         float s = 0;
         for (uint32_t q = 0; q < nq; q++) {
             const size_t u = /* chunk q's block: its slot's, past the groups */
-                q == 0 ? c : a.groups + (lo + (size_t)q * FKM_UPD_CHUNK) / FKM_UPD_CHUNK;
+                q == 0 ? g : a.groups + (lo + (size_t)q * FKM_UPD_CHUNK) / FKM_UPD_CHUNK;
             s = __fadd_rn(s, __ldcg(a.part + u * a.d + j));
         }
         a.cent[c * a.d + j] = upd_scale(s, h_all);
     }
 }
 
-/* Block (u, slice). u < groups: chunk 0 of group u. Above: a slot of
+/* Block (u, slice). u < groups: chunk 0 of group u (centroid
+ * fkm_centroid_of(u): the sums go to centroid rows, seg and the counters
+ * are the groups'). Above: a slot of
  * FKM_UPD_CHUNK sorted positions, which holds the start of at most one
  * later chunk (q >= 1) of a group over FKM_UPD_CHUNK rows — the group of the
  * slot's first key — so chunks need no scan to be numbered. Groups of at
@@ -227,19 +234,20 @@ centroid_sum_kernel(const UpdArgs a) {
     __shared__ int last_sh;
     const uint32_t t = threadIdx.x, C = FKM_UPD_CHUNK, slice = blockIdx.x % a.slices;
     const size_t u = blockIdx.x / a.slices;
-    size_t c = u;
+    size_t g = u;
     uint32_t q = 0;
     if (u >= a.groups) {
         const size_t pos = (u - a.groups) * C; /* < items */
-        c = a.keys[pos];
-        q = (uint32_t)((pos - a.seg[c] + C - 1) / C);
-        if (q == 0) return; /* the slot starts a group: its chunk 0 is block c */
+        g = fkm_group_of(a.keys[pos], a.k, a.batch, a.lg);
+        q = (uint32_t)((pos - a.seg[g] + C - 1) / C);
+        if (q == 0) return; /* the slot starts a group: its chunk 0 is block g */
     }
+    const size_t c = fkm_centroid_of(g, a.k, a.batch, a.lg);
     if (c % a.k < a.k_frozen) {
         if (u < a.groups && slice == 0 && t == 0) a.hassign[c] = 0;
         return;
     }
-    const uint32_t lo = a.seg[c], hi = a.seg[c + 1];
+    const uint32_t lo = a.seg[g], hi = a.seg[g + 1];
     const size_t p0 = lo + (size_t)q * C;
     if (q > 0 && p0 >= hi) return; /* no chunk starts in this slot */
     const uint32_t nq = hi - lo <= C ? 1 : (hi - lo + C - 1) / C;
@@ -259,6 +267,7 @@ centroid_sum_kernel(const UpdArgs a) {
     ck.stage = a.stage;
     ck.ns = a.stages;
     ck.vec16 = a.vec16;
+    ck.keep = fkm_l2_keep_policy(a.l2_keep);
     ck.tile = upd_smem;
     ck.idx = (uint32_t *)(upd_smem + (size_t)a.stages * a.stage);
     ck.wt = (float *)(ck.idx + (2 * a.stages - 1) * UPD_ROWS);
@@ -285,11 +294,11 @@ centroid_sum_kernel(const UpdArgs a) {
     if (t < ck.ds) a.part[u * a.d + j] = s;
     __threadfence(); /* the sums are visible before the count says so */
     __syncthreads();
-    if (t == 0) last_sh = atomicAdd(&a.finished[c], 1u) == nq * a.slices - 1;
+    if (t == 0) last_sh = atomicAdd(&a.finished[g], 1u) == nq * a.slices - 1;
     __syncthreads();
     if (!last_sh) return;
     __threadfence();
-    upd_finish_group(a, c, lo, hi, nq, (float *)ck.idx, (2 * a.stages - 1) * UPD_ROWS);
+    upd_finish_group(a, c, g, lo, hi, nq, (float *)ck.idx, (2 * a.stages - 1) * UPD_ROWS);
 }
 
 /* Stages per block: no more than a group's mean rows need (seed-example,
@@ -337,11 +346,14 @@ extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_fro
     a.k = k;
     a.k_frozen = k_frozen;
     a.d = d;
+    a.batch = s->batch;
+    a.lg = fkm_group_lg(s->batch, k);
     a.span = (uint32_t)span;
     a.slices = (uint32_t)((d + span - 1) / span);
     a.stage = (uint32_t)((UPD_ROWS * ds * xel + 15) / 16 * 16);
     a.stages = upd_stages(a.stage, ds * xel, items / groups);
     a.vec16 = (uintptr_t)s->x % 16 == 0 && d * xel % 16 == 0;
+    a.l2_keep = s->x_l2_keep;
     const size_t smem = a.stages * (size_t)a.stage + (2 * a.stages - 1) * UPD_ROWS * 4 +
                         (s->w ? a.stages * UPD_ROWS * 4 : 0);
     const unsigned threads = (unsigned)((ds + 31) / 32 * 32);

@@ -156,17 +156,41 @@ TEST(GpuEngine, WeightsFrozenSphericalAndIntAsCpu) {
 // contiguous ranges of all problems' 128-row tiles and load a problem's
 // centroids when their range enters it: at n = 3001 (24 tiles a problem,
 // 72 over up to 66 clusters) most ranges cross a problem's end.
-static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_precision prec) {
-    SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
-                 std::to_string((int)prec));
+// A power-of-two k makes the batched update's groups label-major
+// (gpu_state.h: the sort orders the label's bits alone), which a run of
+// one problem never is: k = 256 at d = 8 (pq's shape, the small-d kernel)
+// and k = 32; with weights, frozen centroids and groups over 2048 rows (the
+// update's chunked path) in the `extras` runs.
+struct BatchExtras {
+    bool weights = false;
+    size_t frozen = 0;          // init rows given per problem, all frozen
+    size_t max_per_centroid = 0; // 0: the default subsampling
+    size_t distinct = 0;        // rows drawn from this many points (empty clusters)
+};
+
+static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_precision prec,
+                                       const BatchExtras &extras = BatchExtras()) {
+    SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " k " +
+                 std::to_string(k) + " precision " + std::to_string((int)prec));
     const size_t B = 3;
-    std::vector<float> x;
+    std::vector<float> x, w, init;
     for (size_t b = 0; b < B; b++) {
-        std::vector<float> xb = mixture(n, d, k, 100 + b);
+        std::vector<float> xb = extras.distinct ? duplicated_points(n, extras.distinct, d, 100 + b)
+                                                : mixture(n, d, k, 100 + b);
         x.insert(x.end(), xb.begin(), xb.end());
+        std::vector<float> wb = random_weights(n, 40 + b);
+        w.insert(w.end(), wb.begin(), wb.end());
+        init.insert(init.end(), xb.begin() + 7 * d, xb.begin() + (7 + extras.frozen) * d);
     }
     flashkm_params p = gpu_params(prec);
     p.niter = 9;
+    if (extras.weights) p.weights = w.data();
+    if (extras.frozen) {
+        p.init_centroids = init.data();
+        p.n_init_centroids = extras.frozen;
+        p.frozen_centroids = 1;
+    }
+    if (extras.max_per_centroid) p.max_points_per_centroid = (int)extras.max_per_centroid;
     std::vector<Poisoned<float>> cents(B, Poisoned<float>(k * d));
     std::vector<Poisoned<int64_t>> labels(B, Poisoned<int64_t>(n));
     std::vector<Poisoned<flashkm_iteration_stats>> stats(B, Poisoned<flashkm_iteration_stats>(9));
@@ -181,14 +205,23 @@ static void batch_equals_separate_runs(size_t n, size_t d, size_t k, flashkm_pre
     ASSERT_EQ(flashkm_train_batch(&p, B, n, d, k, x.data(), outs.data()), FLASHKM_OK)
         << flashkm_last_error();
     for (size_t b = 0; b < B; b++) {
-        TrainResult one = run_train(p, n, d, k, x.data() + b * n * d);
+        flashkm_params one_p = p;
+        if (extras.weights) one_p.weights = w.data() + b * n;
+        if (extras.frozen) one_p.init_centroids = init.data() + b * extras.frozen * d;
+        TrainResult one = run_train(one_p, n, d, k, x.data() + b * n * d);
         ASSERT_EQ(one.status, FLASHKM_OK) << one.error;
         EXPECT_TRUE(same_bits(cents[b].v.data(), one.centroids.v.data(), k * d * sizeof(float)))
             << "problem " << b;
         EXPECT_TRUE(same_bits(labels[b].v.data(), one.labels.v.data(), n * sizeof(int64_t)))
             << "problem " << b;
-        for (size_t i = 0; i < 9; i++)
+        int splits = 0;
+        for (size_t i = 0; i < 9; i++) {
             EXPECT_EQ(stats[b].v[i].objective, one.stats.v[i].objective);
+            EXPECT_EQ(stats[b].v[i].imbalance_factor, one.stats.v[i].imbalance_factor);
+            EXPECT_EQ(stats[b].v[i].nsplit, one.stats.v[i].nsplit);
+            splits += stats[b].v[i].nsplit;
+        }
+        if (extras.distinct) EXPECT_GT(splits, 0) << "the data was meant to force empty clusters";
     }
 }
 
@@ -203,6 +236,25 @@ TEST(GpuEngine, BatchEqualsSeparateRuns) {
     batch_equals_separate_runs(3001, 128, 600, FLASHKM_PRECISION_FP16);
     batch_equals_separate_runs(20001, 64, 1500, FLASHKM_PRECISION_BF16);
     batch_equals_separate_runs(20001, 128, 1024, FLASHKM_PRECISION_FP16);
+}
+
+TEST(GpuEngine, BatchWithLabelMajorGroupsEqualsSeparateRuns) {
+    FKM_REQUIRE_GPU();
+    batch_equals_separate_runs(8001, 8, 256, FLASHKM_PRECISION_TF32);
+    batch_equals_separate_runs(8001, 8, 256, FLASHKM_PRECISION_FP32);
+    batch_equals_separate_runs(4001, 10, 32, FLASHKM_PRECISION_FP32);
+    BatchExtras ex;
+    ex.weights = true;
+    ex.frozen = 3;
+    batch_equals_separate_runs(4001, 10, 32, FLASHKM_PRECISION_FP32, ex);
+    ex.frozen = 1;
+    ex.max_per_centroid = 1 << 20; // k = 4: groups of ~5000 rows, chunked
+    batch_equals_separate_runs(20011, 8, 4, FLASHKM_PRECISION_FP32, ex);
+    ex.weights = false;
+    batch_equals_separate_runs(20011, 40, 4, FLASHKM_PRECISION_FP16, ex);
+    BatchExtras empty; // 64 centroids, 40 distinct points: FAISS's splits
+    empty.distinct = 40;
+    batch_equals_separate_runs(5003, 9, 64, FLASHKM_PRECISION_FP32, empty);
 }
 
 // Groups over FKM_UPD_CHUNK = 2048 rows take the update's split path (chunk
