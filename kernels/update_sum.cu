@@ -81,7 +81,7 @@ struct UpdChunk {
     size_t d, j0;
     uint32_t ds, p0, rows, ntiles, stage;
     int ns, vec16;
-    uint64_t keep; /* the rows' L2 policy (fkm_l2_keep_policy) */
+    uint64_t keep; /* the rows' L2 policy where kept (fkm_l2_keep_policy) */
     unsigned char *tile; /* ns stages of UPD_ROWS x ds values, as in x */
     uint32_t *idx;       /* 2 ns - 1 stages of UPD_ROWS row indices */
     float *wt;           /* ns stages of UPD_ROWS weights */
@@ -107,7 +107,7 @@ __device__ __forceinline__ void upd_issue_idx(const UpdChunk<T> &ck, uint32_t kt
 
 /* The data (and weights) of stage kt: 16-byte cp.async pieces, or, for rows
  * not 16-byte aligned, plain loads (8 in flight per thread) and stores. */
-template <typename T>
+template <typename T, bool KEEP>
 __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t kt) {
     if (kt >= ck.ntiles) return;
     const uint32_t nr = upd_tile_rows(ck, kt), t = threadIdx.x, slot = kt % ck.ns;
@@ -120,7 +120,8 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
             if (ck.pr[i] < nr) {
                 T *to = dst + ck.pr[i] * ck.ds + ck.pe[i];
                 const T *from = ck.x + (size_t)ix[ck.pr[i]] * ck.d + ck.j0 + ck.pe[i];
-                cp_async16_keep(to, from, ck.keep);
+                if (KEEP) cp_async16_keep(to, from, ck.keep);
+                else cp_async16(to, from); /* rows not kept: the copy as before */
             }
         return;
     }
@@ -142,14 +143,14 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
  * barrier per stage; the stage refilled is the one summed the step before).
  * Thread j < ds adds column j in row order, the exact chain; with weights,
  * h gets the chain of the weights (thread 0's is the group's hassign). */
-template <typename T>
+template <typename T, bool KEEP>
 __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, float &h) {
     for (int kt = 0; kt < ck.ns - 1; kt++) upd_issue_idx(ck, kt);
     cp_async_commit();
     cp_async_wait_pending(0);
     __syncthreads();
     for (int kt = 0; kt < ck.ns - 1; kt++) {
-        upd_issue_data(ck, kt);
+        upd_issue_data<T, KEEP>(ck, kt);
         upd_issue_idx(ck, kt + ck.ns - 1);
         cp_async_commit();
     }
@@ -157,7 +158,7 @@ __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, f
     for (uint32_t kt = 0; kt < ck.ntiles; kt++) {
         cp_async_wait_pending(ck.ns - 2); /* stage kt has landed */
         __syncthreads();                  /* everyone's, and stage kt - 1 is summed */
-        upd_issue_data(ck, kt + ck.ns - 1);
+        upd_issue_data<T, KEEP>(ck, kt + ck.ns - 1);
         upd_issue_idx(ck, kt + 2 * ck.ns - 2);
         cp_async_commit(); /* always: keeps the group count uniform */
         if (t >= ck.ds) continue;
@@ -226,7 +227,7 @@ __device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, siz
  * pull a giant cluster fast enough); their chunk sums go to part, and the
  * last of their blocks (counted in finished) adds them in chunk order:
  * deterministic, within rounding of FAISS's order. */
-template <typename T>
+template <typename T, bool KEEP>
 __global__ void __launch_bounds__(256, 4) /* 64 registers: 32 blocks of 32, 8 of 128 fit an SM */
 centroid_sum_kernel(const UpdArgs a) {
     extern __shared__ __align__(16) unsigned char upd_smem[];
@@ -267,7 +268,7 @@ centroid_sum_kernel(const UpdArgs a) {
     ck.stage = a.stage;
     ck.ns = a.stages;
     ck.vec16 = a.vec16;
-    ck.keep = fkm_l2_keep_policy(a.l2_keep);
+    if (KEEP) ck.keep = fkm_l2_keep_policy();
     ck.tile = upd_smem;
     ck.idx = (uint32_t *)(upd_smem + (size_t)a.stages * a.stage);
     ck.wt = (float *)(ck.idx + (2 * a.stages - 1) * UPD_ROWS);
@@ -279,7 +280,7 @@ centroid_sum_kernel(const UpdArgs a) {
         ck.pe[i] = ck.vec16 && p < UPD_ROWS * per ? (p % per) * EPP : 0;
     }
     float s = 0, h = 0;
-    upd_sum_chunk(ck, s, h);
+    upd_sum_chunk<T, KEEP>(ck, s, h);
 
     const size_t j = ck.j0 + t;
     if (nq == 1) {
@@ -318,13 +319,20 @@ static int upd_stages(size_t stage_bytes, size_t span_bytes, size_t mean_rows) {
 }
 
 /* fp32 rows of 512 bytes take 3 stages of 16 KB: past the default 48 KB */
+template <typename T, bool KEEP>
+static void upd_launch_as(dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
+                          const UpdArgs &a) {
+    if (smem > 48 * 1024)
+        cudaFuncSetAttribute(centroid_sum_kernel<T, KEEP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem);
+    centroid_sum_kernel<T, KEEP><<<grid, threads, smem, stream>>>(a);
+}
+/* rows kept in L2 (fkm_gpu_state.x_l2_keep) or not */
 template <typename T>
 static void upd_launch(dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
                        const UpdArgs &a) {
-    if (smem > 48 * 1024)
-        cudaFuncSetAttribute(centroid_sum_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int)smem);
-    centroid_sum_kernel<T><<<grid, threads, smem, stream>>>(a);
+    if (a.l2_keep) upd_launch_as<T, true>(grid, threads, smem, stream, a);
+    else upd_launch_as<T, false>(grid, threads, smem, stream, a);
 }
 
 extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_frozen,
