@@ -133,7 +133,8 @@ __device__ __forceinline__ void asg_tf32_split(uint32_t &w, uint32_t &lo) {
  * kinds start each stage's partial from zero, the small-d kernel from the
  * columns' biases. C is a register quad in SASS: from a quad loaded whole
  * (one LDS.128) it takes no moves, from two scalars it took four per MMA
- * (IMAD.MOV, half the small-d kernel's FMA-pipe work besides the fold).
+ * (IMAD.MOV: ~230 of the small-d kernel's ~1250 instructions per warp and
+ * unit; its time, latency-bound, did not change without them).
  * Not volatile: pure register work the compiler may schedule. */
 #define ASG_MMA(types)                                                            \
     do {                                                                          \

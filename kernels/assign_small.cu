@@ -38,6 +38,10 @@
 #define SD_BN 256 /* centroid rows per shared tile (one per thread for the biases) */
 static_assert(SD_BN == SD_THREADS, "load_tile writes one column bias per thread");
 
+/* Where all of k is one tile, a block finds the packed fold's offset and
+ * biases itself; past that, pack_bias_kernel does, once per problem. */
+__host__ __device__ static inline bool sd_biases_in_block(size_t k) { return k <= SD_BN; }
+
 /* f(mt, ks, i) for every A fragment register of a warp's 32 rows: 2
  * m-tiles, KS k-steps, 4 registers each. */
 template <int KS, typename F>
@@ -80,7 +84,7 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
     /* the packed fold's offset: pack_bias_kernel's where k spans several
      * tiles, else found here with the biases (load_tile), a launch less */
     constexpr bool PACK = !X3;
-    const bool own_bias = PACK && k <= SD_BN;
+    const bool own_bias = PACK && sd_biases_in_block(k);
     float M = PACK && !own_bias ? __ldg(A.pack_off + b) : 0.f;
 
     /* The warp's rows of unit u as A fragments, raw: register i of m-tile
@@ -204,9 +208,13 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                             bl[ks][1] = clo[off + 8 * ks + 4];
                         }
                     }
+                    /* 3xTF32 adds (b 2t, b 2t+1) after its products, held
+                     * as a pair: the whole quad's 2 more registers spill */
                     const float *bp = cbias + 2 * (cb + nt * 8 + 2 * t);
                     float4 bb;
-                    if (!X3) bb = *(const float4 *)bp;
+                    float2 bh;
+                    if (X3) bh = *(const float2 *)bp;
+                    else bb = *(const float4 *)bp;
 #pragma unroll
                     for (int mt = 0; mt < 2; mt++) {
                         float *c = acc[mt][nt];
@@ -218,7 +226,6 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                                 asg_mma<KIND>(c, a[mt][ks], bq[ks], false);
                             }
                             /* the bias after the products (their precision) */
-                            const float2 bh = *(const float2 *)bp;
                             c[0] += bh.x; c[1] += bh.y; c[2] += bh.x; c[3] += bh.y;
                         } else {
 #pragma unroll
@@ -321,7 +328,7 @@ static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
 
 bool fkm_assign_small(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (A.d > FKM_SMALL_D || A.list) return false;
-    if (kind != FKM_ASG_F32X3 && A.k > SD_BN) fkm_pack_bias(A, batch, stream);
+    if (kind != FKM_ASG_F32X3 && !sd_biases_in_block(A.k)) fkm_pack_bias(A, batch, stream);
     const bool one = A.d <= 8; /* one tf32 k-step */
     switch (kind) {
     case FKM_ASG_TF32:

@@ -19,12 +19,10 @@ __device__ __forceinline__ void cp_async4(void *dst, const void *src) {
                      (uint32_t)__cvta_generic_to_shared(dst)), "l"(src));
 }
 /* The L2 policy of rows worth keeping there from one iteration to the next
- * (fkm_gpu_state.x_l2_keep): evicted after every line of normal priority;
- * keep = 0: normal priority, as a load without a hint. */
-__device__ __forceinline__ uint64_t fkm_l2_keep_policy(int keep = 1) {
+ * (fkm_gpu_state.x_l2_keep): evicted after every line of normal priority. */
+__device__ __forceinline__ uint64_t fkm_l2_keep_policy() {
     uint64_t p;
-    if (keep) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
-    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(p));
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
     return p;
 }
 __device__ __forceinline__ void cp_async16_keep(void *dst, const void *src, uint64_t policy) {
@@ -34,11 +32,6 @@ __device__ __forceinline__ void cp_async16_keep(void *dst, const void *src, uint
 __device__ __forceinline__ uint32_t ldg_keep_u32(const void *p, uint64_t policy) {
     uint32_t v;
     asm("ld.global.nc.L2::cache_hint.b32 %0, [%1], %2;" : "=r"(v) : "l"(p), "l"(policy));
-    return v;
-}
-__device__ __forceinline__ uint32_t ldg_keep_u16(const void *p, uint64_t policy) {
-    unsigned short v;
-    asm("ld.global.nc.L2::cache_hint.b16 %0, [%1], %2;" : "=h"(v) : "l"(p), "l"(policy));
     return v;
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }

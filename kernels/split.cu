@@ -51,7 +51,8 @@ __global__ void objective_part_kernel(const float *dist, size_t n, double *part)
  * partial sum of the objective; thread 0 adding the 256 of them from
  * global memory took ~12 us per iteration, a chain of L2 round trips). */
 __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
-                              size_t k_frozen, size_t n, size_t d, int lg, float *hassign,
+                              size_t k_frozen, size_t n, size_t d, size_t batch, int lg,
+                              float *hassign,
                               float *cent, fkm_mt19937 *mt, flashkm_iteration_stats *stats,
                               int it, int niter) {
     __shared__ unsigned long long sq[FKM_FIN_THREADS];
@@ -63,7 +64,7 @@ __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
     int empty = 0;
     if (threadIdx.x == 0) empty_any = 0;
     for (size_t c = threadIdx.x; c < k; c += blockDim.x) {
-        const size_t g = fkm_group_of(b * k + c, k, gridDim.x, lg); /* its rows: seg[g] .. */
+        const size_t g = fkm_group_of(b * k + c, k, batch, lg); /* its rows: seg[g] .. */
         unsigned long long h = seg[g + 1] - seg[g];
         acc += h * h;
         if (c >= k_frozen && hassign[b * k + c] == 0) empty = 1;
@@ -119,8 +120,8 @@ extern "C" void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k
     dim3 grid(FKM_OBJ_BLOCKS, (unsigned)s->batch);
     objective_part_kernel<<<grid, obj_threads(s->n), 0, s->stream>>>(s->dist, s->n, s->obj_part);
     finish_kernel<<<(unsigned)s->batch, FKM_FIN_THREADS, 0, s->stream>>>(
-        s->obj_part, s->seg, k, k_frozen, s->n, s->d, fkm_group_lg(s->batch, k), s->hassign,
-        s->cent, s->mt, s->dstats, it, niter);
+        s->obj_part, s->seg, k, k_frozen, s->n, s->d, s->batch, fkm_group_lg(s->batch, k),
+        s->hassign, s->cent, s->mt, s->dstats, it, niter);
     if (spherical || int_centroids) {
         size_t rows = s->batch * k;
         postprocess_kernel<<<(unsigned)((rows + 127) / 128), 128, 0, s->stream>>>(

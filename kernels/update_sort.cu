@@ -1,9 +1,10 @@
 /* update_sort.cu — the centroid update by sort-inverse: one radix sort of
  * the (problem * k + label) keys (or of the label's bits alone: label-major
  * groups, gpu_state.h), values = row indices, groups every centroid's rows
- * in increasing row order (the sort is stable) without moving x; then the groups' boundaries (seg), and the sums in that order
- * (update_sum.cu), which make the new centroids bit-identical to the CPU
- * engine's whenever the assignments agree. After the sort's kernels, two
+ * in increasing row order (the sort is stable) without moving x; then the
+ * groups' boundaries (seg), and the sums in that order (update_sum.cu),
+ * which make the new centroids bit-identical to the CPU engine's whenever
+ * the assignments agree. After the sort's kernels, two
  * launches: boundaries_kernel, then centroid_sum_kernel (which also does
  * what hassign, chunk-count, scan and fixup kernels used to). */
 #include <cub/device/device_radix_sort.cuh>
