@@ -11,8 +11,8 @@
  * d = 8, K = 256, the assignment took 0.29 ms in tf32 and 0.38 ms in fp32
  * of 0.48 and 0.57 ms iterations). Here a row is one MMA k-step (m16n8k16
  * for halves, one or two m16n8k8 for tf32):
- *  - a block walks a few units of SD_BM point rows of one problem (about
- *    two waves of blocks in all); a warp's 32 rows of a unit are A
+ *  - a block walks a few units of SD_BM point rows of one problem (one
+ *    wave of blocks in all); a warp's 32 rows of a unit are A
  *    fragments in registers, the next unit's loads in flight meanwhile;
  *  - the block's 8 warps share centroid tiles of SD_BN rows in shared
  *    memory, rounded (tf32) or split (3xTF32: hi and lo), rows padded to
@@ -311,14 +311,16 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
     }
 }
 
-/* Units of SD_BM rows per block: about two waves of blocks (2 per SM),
- * each block loading all of a small k once for its units. */
+/* Units of SD_BM rows per block: one wave of blocks (2 per SM), each
+ * block loading all of a small k once for its units. The units are equal
+ * work, so a second wave balanced nothing and cost each SM a second block
+ * start (H200, pq-batched tf32: 68.1 -> 66.3 us). */
 template <int KIND, int KS>
 static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
     constexpr size_t words = (KIND == FKM_ASG_F32X3 ? 2 : 1) * SD_BN * (8 * KS + 4) + 2 * SD_BN;
     A.tiles = (unsigned)((A.n + SD_BM - 1) / SD_BM);
-    const size_t waves = 2 * 2 * (size_t)fkm_sm_count();
-    size_t per = (A.tiles * batch + waves - 1) / waves;
+    const size_t slots = 2 * (size_t)fkm_sm_count();
+    size_t per = (A.tiles * batch + slots - 1) / slots;
     if (per < 1) per = 1;
     if (per > A.tiles) per = A.tiles;
     const size_t bpp = (A.tiles + per - 1) / per;

@@ -49,11 +49,9 @@ __device__ __forceinline__ float upd_scale(float s, float h) {
  * with them. */
 #define UPD_SPAN 512
 #define UPD_ROWS 32     /* <= the threads of a block: one index load each */
-#define UPD_VPT 8       /* 16-byte pieces per thread and stage, at most 32 rows x 2 x 4 bytes */
 #define UPD_MAX_STAGES 8 /* cp_async_wait_pending (cp_async.cuh) goes to 8 - 2 */
 #define UPD_RING_BYTES (32 * 1024) /* the most a block's stages hold */
-static_assert(UPD_ROWS <= 32 && UPD_ROWS * 2 * 4 <= UPD_VPT * 32,
-              "a stage's row indices are one round of a block, its 16-byte pieces UPD_VPT");
+static_assert(UPD_ROWS <= 32, "a stage's row indices are one round of a block");
 
 struct UpdArgs {
     const void *x;       /* rows, T */
@@ -69,12 +67,26 @@ struct UpdArgs {
     int stages;          /* 3 .. UPD_MAX_STAGES */
     int vec16;           /* rows 16-byte aligned: cp.async pieces */
     int l2_keep;         /* fkm_gpu_state.x_l2_keep */
+    int planes;          /* the stages' layout (UpdChunk) */
 };
 
 /* One block's rows [p0, p0 + rows) of its slice [j0, j0 + ds): the ring of
- * stages in dynamic shared memory, and the data of each stage's loads. */
+ * stages in dynamic shared memory, and the data of each stage's loads.
+ * Value (r, c) of a stage is at c / EPP * pl + r * rs + c % EPP:
+ *  - rows of at most UPD_PLANES_BYTES (PQ's sub-vectors): by 16-byte
+ *    planes, pl = UPD_ROWS * EPP + EPP, rs = EPP. Plane q holds columns
+ *    EPP q .. of all UPD_ROWS rows, then a 16-byte pad; a row's 16-byte
+ *    piece is still one cp.async, while column j's rows are a constant 16
+ *    bytes apart, so the sum loop's loads take immediate offsets (row-major
+ *    stages cost an address add per row, most of those blocks' work), and
+ *    a warp's columns fall in distinct banks (the pad);
+ *  - wider rows: row after row, pl = EPP, rs = ds. There planes made the
+ *    update slower (H200, ivf-1M-1k: 181 -> 291 us with fp32 rows), and
+ *    its sums are a small part of those blocks' time. */
+#define UPD_PLANES_BYTES 64
 template <typename T>
 struct UpdChunk {
+    static constexpr uint32_t EPP = 16 / sizeof(T); /* values per 16-byte piece */
     const T *x;
     const float *w;
     const uint32_t *order;
@@ -82,10 +94,16 @@ struct UpdChunk {
     uint32_t ds, p0, rows, ntiles, stage;
     int ns, vec16;
     uint64_t keep; /* the rows' L2 policy where kept (fkm_l2_keep_policy) */
-    unsigned char *tile; /* ns stages of UPD_ROWS x ds values, as in x */
+    unsigned char *tile; /* ns stages of ceil(ds / EPP) planes */
     uint32_t *idx;       /* 2 ns - 1 stages of UPD_ROWS row indices */
     float *wt;           /* ns stages of UPD_ROWS weights */
-    uint32_t pr[UPD_VPT], pe[UPD_VPT]; /* this thread's pieces: row, element */
+    uint32_t per;        /* 16-byte pieces per row (vec16): ds / EPP, 1 .. 32 */
+    uint32_t per_inv;    /* ceil(2^16 / per): piece p's row is (p * per_inv) >> 16 */
+    uint32_t pl, rs;     /* the stage layout (above) */
+    /* where value (r, c) of a stage lives */
+    __device__ __forceinline__ uint32_t at(uint32_t r, uint32_t c) const {
+        return c / EPP * pl + r * rs + c % EPP;
+    }
 };
 
 template <typename T>
@@ -94,35 +112,51 @@ __device__ __forceinline__ uint32_t upd_tile_rows(const UpdChunk<T> &ck, uint32_
     return left < UPD_ROWS ? left : UPD_ROWS;
 }
 
-/* The row indices of stage kt (slot kt % (2 ns - 1): filled ns - 1 stages
+/* The ring's slots, carried from stage to stage rather than taken modulo
+ * the stage count (a run-time division each, most of a small row's stage):
+ * at step kt the sum reads data slot kt % ns, the data of stage kt + ns - 1
+ * goes to the slot summed the step before and takes its indices from slot
+ * (kt + ns - 1) % (2 ns - 1), and the indices of stage kt + 2 ns - 2 go to
+ * the slot that held stage kt - 1's. */
+struct UpdSlots {
+    uint32_t sum, fill, idx_use, idx_fill;
+};
+__device__ __forceinline__ uint32_t upd_next(uint32_t s, uint32_t n) { return s + 1 == n ? 0 : s + 1; }
+
+/* The row indices of stage kt into idx slot `slot` (filled ns - 1 stages
  * before the data that uses them, so both loads stay in flight). */
 template <typename T>
-__device__ __forceinline__ void upd_issue_idx(const UpdChunk<T> &ck, uint32_t kt) {
+__device__ __forceinline__ void upd_issue_idx(const UpdChunk<T> &ck, uint32_t kt, uint32_t slot) {
     if (kt >= ck.ntiles) return;
-    const uint32_t slot = kt % (2 * ck.ns - 1);
     if (threadIdx.x < upd_tile_rows(ck, kt))
         cp_async4(ck.idx + slot * UPD_ROWS + threadIdx.x,
                   ck.order + ck.p0 + kt * UPD_ROWS + threadIdx.x);
 }
 
-/* The data (and weights) of stage kt: 16-byte cp.async pieces, or, for rows
- * not 16-byte aligned, plain loads (8 in flight per thread) and stores. */
+/* The data (and weights) of stage kt into data slot `slot`, its row indices
+ * from idx slot `islot`: 16-byte cp.async pieces, or, for rows not 16-byte
+ * aligned, plain loads (8 in flight per thread) and stores. */
 template <typename T, bool KEEP>
-__device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t kt) {
+__device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t kt, uint32_t slot,
+                                               uint32_t islot) {
     if (kt >= ck.ntiles) return;
-    const uint32_t nr = upd_tile_rows(ck, kt), t = threadIdx.x, slot = kt % ck.ns;
-    const uint32_t *ix = ck.idx + (kt % (2 * ck.ns - 1)) * UPD_ROWS;
+    constexpr uint32_t EPP = UpdChunk<T>::EPP;
+    const uint32_t nr = upd_tile_rows(ck, kt), t = threadIdx.x;
+    const uint32_t *ix = ck.idx + islot * UPD_ROWS;
     T *dst = (T *)(ck.tile + slot * ck.stage);
     if (ck.w && t < nr) cp_async4(ck.wt + slot * UPD_ROWS + t, ck.w + ix[t]);
     if (ck.vec16) {
-#pragma unroll
-        for (int i = 0; i < UPD_VPT; i++)
-            if (ck.pr[i] < nr) {
-                T *to = dst + ck.pr[i] * ck.ds + ck.pe[i];
-                const T *from = ck.x + (size_t)ix[ck.pr[i]] * ck.d + ck.j0 + ck.pe[i];
-                if (KEEP) cp_async16_keep(to, from, ck.keep);
-                else cp_async16(to, from); /* rows not kept: the copy as before */
-            }
+        /* only the stage's pieces, nr x per of them: a loop over all a
+         * thread might hold, predicated, was most of the instructions of
+         * the small rows' blocks (pq-batched: 2 live pieces of 8) */
+        const uint32_t pieces = nr * ck.per;
+        for (uint32_t p = t; p < pieces; p += blockDim.x) {
+            const uint32_t r = (p * ck.per_inv) >> 16, q = p - r * ck.per;
+            const T *from = ck.x + (size_t)ix[r] * ck.d + ck.j0 + q * EPP;
+            T *to = dst + q * ck.pl + r * ck.rs;
+            if (KEEP) cp_async16_keep(to, from, ck.keep);
+            else cp_async16(to, from); /* rows not kept: the copy as before */
+        }
         return;
     }
     const uint32_t total = nr * ck.ds;
@@ -134,9 +168,20 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
             if (p < total) v[i] = ck.x[(size_t)ix[r] * ck.d + ck.j0 + (p - r * ck.ds)];
         }
 #pragma unroll
-        for (int i = 0; i < 8; i++)
-            if (b + i * blockDim.x < total) dst[b + i * blockDim.x] = v[i];
+        for (int i = 0; i < 8; i++) {
+            const uint32_t p = b + i * blockDim.x, r = p / ck.ds;
+            if (p < total) dst[ck.at(r, p - r * ck.ds)] = v[i];
+        }
     }
+}
+
+/* Until stage kt has landed: ns - 2 groups may stay pending. The common
+ * ring depths first: a jump table per stage showed in the small rows'
+ * stalls. */
+__device__ __forceinline__ void upd_wait_stage(int ns) {
+    if (ns == 4) cp_async_wait<2>();
+    else if (ns == 3) cp_async_wait<1>();
+    else cp_async_wait_pending(ns - 2);
 }
 
 /* The chunk through an ns-stage ring (the classic multistage loop: one
@@ -145,36 +190,48 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
  * h gets the chain of the weights (thread 0's is the group's hassign). */
 template <typename T, bool KEEP>
 __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, float &h) {
-    for (int kt = 0; kt < ck.ns - 1; kt++) upd_issue_idx(ck, kt);
+    const uint32_t ns = (uint32_t)ck.ns, ni = 2 * ns - 1;
+    for (uint32_t kt = 0; kt < ns - 1; kt++) upd_issue_idx(ck, kt, kt);
     cp_async_commit();
     cp_async_wait_pending(0);
     __syncthreads();
-    for (int kt = 0; kt < ck.ns - 1; kt++) {
-        upd_issue_data<T, KEEP>(ck, kt);
-        upd_issue_idx(ck, kt + ck.ns - 1);
+    for (uint32_t kt = 0; kt < ns - 1; kt++) {
+        upd_issue_data<T, KEEP>(ck, kt, kt, kt);
+        upd_issue_idx(ck, kt + ns - 1, kt + ns - 1);
         cp_async_commit();
     }
     const uint32_t t = threadIdx.x;
+    UpdSlots sl = {0, ns - 1, ns - 1, ni - 1};
+    const T *colt = (const T *)ck.tile + ck.at(0, t); /* column t of slot 0 */
     for (uint32_t kt = 0; kt < ck.ntiles; kt++) {
-        cp_async_wait_pending(ck.ns - 2); /* stage kt has landed */
-        __syncthreads();                  /* everyone's, and stage kt - 1 is summed */
-        upd_issue_data<T, KEEP>(ck, kt + ck.ns - 1);
-        upd_issue_idx(ck, kt + 2 * ck.ns - 2);
+        upd_wait_stage(ck.ns); /* stage kt has landed */
+        __syncthreads();       /* everyone's, and stage kt - 1 is summed */
+        upd_issue_data<T, KEEP>(ck, kt + ns - 1, sl.fill, sl.idx_use);
+        upd_issue_idx(ck, kt + 2 * ns - 2, sl.idx_fill);
         cp_async_commit(); /* always: keeps the group count uniform */
+        const uint32_t slot = sl.sum;
+        sl.fill = slot; /* next step refills what this one sums */
+        sl.sum = upd_next(slot, ns);
+        sl.idx_use = upd_next(sl.idx_use, ni);
+        sl.idx_fill = upd_next(sl.idx_fill, ni);
         if (t >= ck.ds) continue;
-        const uint32_t nr = upd_tile_rows(ck, kt), slot = kt % ck.ns;
-        const T *col = (const T *)(ck.tile + slot * ck.stage) + t;
+        const uint32_t nr = upd_tile_rows(ck, kt);
+        const T *col = (const T *)((const unsigned char *)colt + slot * ck.stage);
+        constexpr uint32_t EPP = UpdChunk<T>::EPP;
         if (ck.w) {
             const float *wv = ck.wt + slot * UPD_ROWS;
 #pragma unroll 8
             for (uint32_t r = 0; r < nr; r++) {
                 const float wr = wv[r];
-                s = __fadd_rn(s, __fmul_rn(upd_ld(col + r * ck.ds, 0), wr));
+                s = __fadd_rn(s, __fmul_rn(upd_ld(col + r * ck.rs, 0), wr));
                 h = __fadd_rn(h, wr);
             }
+        } else if (ck.rs == EPP) { /* planes: the stride a constant */
+#pragma unroll 8
+            for (uint32_t r = 0; r < nr; r++) s = __fadd_rn(s, upd_ld(col + r * EPP, 0));
         } else {
 #pragma unroll 8
-            for (uint32_t r = 0; r < nr; r++) s = __fadd_rn(s, upd_ld(col + r * ck.ds, 0));
+            for (uint32_t r = 0; r < nr; r++) s = __fadd_rn(s, upd_ld(col + r * ck.rs, 0));
         }
     }
     cp_async_wait_pending(0); /* nothing is left in flight; this says so */
@@ -272,13 +329,10 @@ centroid_sum_kernel(const UpdArgs a) {
     ck.tile = upd_smem;
     ck.idx = (uint32_t *)(upd_smem + (size_t)a.stages * a.stage);
     ck.wt = (float *)(ck.idx + (2 * a.stages - 1) * UPD_ROWS);
-    const uint32_t per = ck.ds / EPP; /* 16-byte pieces per row (vec16) */
-#pragma unroll
-    for (int i = 0; i < UPD_VPT; i++) {
-        const uint32_t p = t + i * blockDim.x;
-        ck.pr[i] = ck.vec16 && p < UPD_ROWS * per ? p / per : UPD_ROWS; /* UPD_ROWS: none */
-        ck.pe[i] = ck.vec16 && p < UPD_ROWS * per ? (p % per) * EPP : 0;
-    }
+    ck.per = ck.vec16 ? ck.ds / EPP : 1;
+    ck.per_inv = (65536u + ck.per - 1) / ck.per; /* exact for p < 2^16 / 32 >= 32 x 32 pieces */
+    ck.pl = a.planes ? UPD_ROWS * EPP + EPP : EPP;
+    ck.rs = a.planes ? EPP : ck.ds;
     float s = 0, h = 0;
     upd_sum_chunk<T, KEEP>(ck, s, h);
 
@@ -358,7 +412,9 @@ extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_fro
     a.lg = fkm_group_lg(s->batch, k);
     a.span = (uint32_t)span;
     a.slices = (uint32_t)((d + span - 1) / span);
-    a.stage = (uint32_t)((UPD_ROWS * ds * xel + 15) / 16 * 16);
+    a.planes = ds * xel <= UPD_PLANES_BYTES;
+    a.stage = (uint32_t)(a.planes ? (ds * xel + 15) / 16 * (UPD_ROWS + 1) * 16 /* + pads */
+                                  : (UPD_ROWS * ds * xel + 15) / 16 * 16);
     a.stages = upd_stages(a.stage, ds * xel, items / groups);
     a.vec16 = (uintptr_t)s->x % 16 == 0 && d * xel % 16 == 0;
     a.l2_keep = s->x_l2_keep;
