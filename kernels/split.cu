@@ -8,44 +8,13 @@
 #include <math.h>
 
 #include "gpu_state.h"
+#include "objective_part.cuh"
 #include "split_clusters.h"
 
 #define FKM_FIN_THREADS 256
 #if FKM_FIN_THREADS != FKM_OBJ_BLOCKS
 #error "finish_kernel reads one objective partial sum per thread"
 #endif
-
-/* Block sums of double in a fixed tree: deterministic. */
-__device__ double block_sum_d(double v, double *sh) {
-    for (int o = 16; o; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
-    __syncthreads();
-    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : 0;
-    if (threadIdx.x < 32)
-        for (int o = 16; o; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads();
-    return v;
-}
-
-/* Each thread sums its strided distances in 4 independent partial sums,
- * 4 loads in flight (one chain of dependent double adds left the kernel at
- * 27 us for 1M distances, 200 us for 8M). Blocks of 32 to 256 threads, at
- * least 4 distances each where n allows (obj_threads): pq-batched's 16
- * problems of 65536 took 7 us in 4096 blocks of 256, one distance a
- * thread, most of it in four waves of reductions. */
-__global__ void objective_part_kernel(const float *dist, size_t n, double *part) {
-    __shared__ double sh[32];
-    const size_t b = blockIdx.y, stride = (size_t)gridDim.x * blockDim.x;
-    const float *db = dist + b * n;
-    double acc[4] = {0, 0, 0, 0};
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    for (; i + 3 * stride < n; i += 4 * stride)
-#pragma unroll
-        for (int u = 0; u < 4; u++) acc[u] += db[i + u * stride];
-    for (; i < n; i += stride) acc[0] += db[i];
-    double sum = block_sum_d((acc[0] + acc[1]) + (acc[2] + acc[3]), sh);
-    if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + blockIdx.x] = sum;
-}
 
 /* One block per problem (FKM_FIN_THREADS == FKM_OBJ_BLOCKS: a thread per
  * partial sum of the objective; thread 0 adding the 256 of them from
@@ -59,7 +28,7 @@ __global__ void finish_kernel(const double *part, const uint32_t *seg, size_t k,
     __shared__ double sh[32];
     __shared__ int empty_any;
     const size_t b = blockIdx.x;
-    const double obj = block_sum_d(part[b * FKM_OBJ_BLOCKS + threadIdx.x], sh);
+    const double obj = fkm_block_sum_d(part[b * FKM_OBJ_BLOCKS + threadIdx.x], sh);
     unsigned long long acc = 0;
     int empty = 0;
     if (threadIdx.x == 0) empty_any = 0;
@@ -110,15 +79,9 @@ __global__ void postprocess_kernel(float *cent, size_t rows, size_t d, int spher
         for (size_t j = 0; j < d; j++) c[j] = roundf(c[j]);
 }
 
-static unsigned obj_threads(size_t n) {
-    const size_t per = (n / (4 * FKM_OBJ_BLOCKS) + 31) / 32 * 32;
-    return (unsigned)(per < 32 ? 32 : per > 256 ? 256 : per);
-}
-
 extern "C" void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen, int it,
                                             int niter, int spherical, int int_centroids) {
-    dim3 grid(FKM_OBJ_BLOCKS, (unsigned)s->batch);
-    objective_part_kernel<<<grid, obj_threads(s->n), 0, s->stream>>>(s->dist, s->n, s->obj_part);
+    /* the objective's partial sums came with the update's boundaries */
     finish_kernel<<<(unsigned)s->batch, FKM_FIN_THREADS, 0, s->stream>>>(
         s->obj_part, s->seg, k, k_frozen, s->n, s->d, s->batch, fkm_group_lg(s->batch, k),
         s->hassign, s->cent, s->mt, s->dstats, it, niter);

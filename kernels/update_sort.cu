@@ -10,6 +10,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "gpu_state.h"
+#include "objective_part.cuh"
 
 /* Temporary bytes for the sort (the update's only CUB call). */
 extern "C" size_t fkm_sort_tmp_bytes(size_t items, int end_bit) {
@@ -25,18 +26,32 @@ extern "C" size_t fkm_sort_tmp_bytes(size_t items, int end_bit) {
  * (0 .. items) owns the g in (group[i-1], group[i]] (i = 0: from 0;
  * i = items: up to groups), so every g is written once, empty groups and
  * those past the last key included, in one coalesced pass (a binary search
- * per group was 20 dependent loads: 10 us for 4096 groups); BND_PER
- * positions a thread, a block's apart by its width (one per thread: 4097
- * blocks at pq-batched's 1M rows, 5.8 us). It also zeroes the per-group
- * counters of finished blocks that the sums count on. */
-#define BND_THREADS 256
-#define BND_PER 4
+ * per group was 20 dependent loads: 10 us for 4096 groups); BND_SPAN
+ * positions a block, several a thread, a block's width apart (one per
+ * thread: 4097 blocks at pq-batched's 1M rows, 5.8 us). It also zeroes the
+ * per-group counters of finished blocks that the sums count on.
+ * The objective's partial sums (objective_part.cuh) ride along: the blocks
+ * past nbnd are theirs (problem-major, FKM_OBJ_BLOCKS per problem), and the
+ * launch takes their block size (fkm_obj_threads: 32 .. 256), so their
+ * partitions, and their sums, are those of a launch of their own. */
+#define BND_SPAN 1024
+struct BndObjective {
+    const float *dist;
+    size_t n;
+    double *part;
+    unsigned nbnd, nt;
+};
 __global__ void boundaries_kernel(const uint32_t *keys, size_t items, size_t groups, size_t k,
-                                  size_t batch, int lg, uint32_t *seg, uint32_t *finished) {
-    const size_t i0 = blockIdx.x * (size_t)(BND_THREADS * BND_PER) + threadIdx.x;
-#pragma unroll
-    for (int r = 0; r < BND_PER; r++) {
-        const size_t i = i0 + (size_t)r * BND_THREADS;
+                                  size_t batch, int lg, uint32_t *seg, uint32_t *finished,
+                                  const BndObjective ob) {
+    if (blockIdx.x >= ob.nbnd) {
+        const unsigned u = blockIdx.x - ob.nbnd;
+        fkm_objective_part(ob.dist, ob.n, ob.part, u / FKM_OBJ_BLOCKS, u % FKM_OBJ_BLOCKS, ob.nt);
+        return;
+    }
+#pragma unroll 4
+    for (unsigned o = threadIdx.x; o < BND_SPAN; o += blockDim.x) {
+        const size_t i = blockIdx.x * (size_t)BND_SPAN + o;
         if (i > items) return;
         const size_t first = i == 0 ? 0 : fkm_group_of(keys[i - 1], k, batch, lg) + 1;
         const size_t last = i == items ? groups : fkm_group_of(keys[i], k, batch, lg);
@@ -54,8 +69,13 @@ extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
     cub::DeviceRadixSort::SortPairs(s->sort_tmp, tmp, s->keys, s->keys_sorted, s->iota,
                                     s->order, items, 0, lg < 0 ? fkm_bits_for(groups) : lg,
                                     s->stream);
-    const size_t per_block = BND_THREADS * BND_PER;
-    boundaries_kernel<<<(unsigned)((items + per_block) / per_block), BND_THREADS, 0, s->stream>>>(
-        s->keys_sorted, items, groups, k, s->batch, lg, s->seg, s->finished);
+    BndObjective ob;
+    ob.dist = s->dist;
+    ob.n = s->n;
+    ob.part = s->obj_part;
+    ob.nbnd = (unsigned)((items + BND_SPAN) / BND_SPAN);
+    ob.nt = fkm_obj_threads(s->n);
+    boundaries_kernel<<<ob.nbnd + FKM_OBJ_BLOCKS * (unsigned)s->batch, ob.nt, 0, s->stream>>>(
+        s->keys_sorted, items, groups, k, s->batch, lg, s->seg, s->finished, ob);
     fkm_launch_centroid_sum(s, k, k_frozen, s->finished);
 }
