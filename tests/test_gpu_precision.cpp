@@ -34,17 +34,18 @@ TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
 // there on assign_wide.cu, rows resident (2 and 4 chunks); rows streamed
 // at d = 200, four chunks of halves (the warpgroups taking turns), seven of
 // tf32, and at 1000; d = 5 and 12 the small-d kernel (one and two tf32
-// k-steps, one of halves); N = 40001 at d = 128: 313 tiles of 128 rows,
-// several per cluster): every label is a centroid whose float64 distance is
-// within the precision's rounding bound of the best, every distance within
-// that bound of the label's own, with N and K not multiples of any tile,
-// both metrics, every output written.
+// k-steps, one of halves), d = 8 and 16 its rows read whole (the width of
+// its fragments), the last unit cut short; N = 40001 at d = 128: 313 tiles
+// of 128 rows, several per cluster): every label is a centroid whose
+// float64 distance is within the precision's rounding bound of the best,
+// every distance within that bound of the label's own, with N and K not
+// multiples of any tile, both metrics, every output written.
 TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
     FKM_REQUIRE_GPU();
     const size_t k = 333;
-    const std::pair<size_t, size_t> shapes[] = {{9001, 5},    {9001, 12},  {9001, 40},
-                                                {9001, 128},  {9001, 200}, {9001, 1000},
-                                                {40001, 128}};
+    const std::pair<size_t, size_t> shapes[] = {{9001, 5},    {9001, 8},   {9001, 12},
+                                                {9001, 16},   {9001, 40},  {9001, 128},
+                                                {9001, 200},  {9001, 1000}, {40001, 128}};
     for (auto [n, d] : shapes) {
         std::vector<float> x = mixture(n, d, k / 3, 70 + d + n);
         std::vector<float> c(x.begin() + 11 * d, x.begin() + (11 + k) * d);
