@@ -78,8 +78,8 @@ struct UpdArgs {
  *    EPP q .. of all UPD_ROWS rows, then a 16-byte pad; a row's 16-byte
  *    piece is still one cp.async, while column j's rows are a constant 16
  *    bytes apart, so the sum loop's loads take immediate offsets (row-major
- *    stages cost an address add per row, most of those blocks' work), and
- *    a warp's columns fall in distinct banks (the pad);
+ *    stages cost an address add per row), and a warp's columns fall in
+ *    distinct banks (the pad);
  *  - wider rows: row after row, pl = EPP, rs = ds. There planes made the
  *    update slower (H200, ivf-1M-1k: 181 -> 291 us with fp32 rows), and
  *    its sums are a small part of those blocks' time. */
@@ -94,7 +94,7 @@ struct UpdChunk {
     uint32_t ds, p0, rows, ntiles, stage;
     int ns, vec16;
     uint64_t keep; /* the rows' L2 policy where kept (fkm_l2_keep_policy) */
-    unsigned char *tile; /* ns stages of ceil(ds / EPP) planes */
+    unsigned char *tile; /* ns stages, each laid out as above */
     uint32_t *idx;       /* 2 ns - 1 stages of UPD_ROWS row indices */
     float *wt;           /* ns stages of UPD_ROWS weights */
     uint32_t per;        /* 16-byte pieces per row (vec16): ds / EPP, 1 .. 32 */
