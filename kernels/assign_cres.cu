@@ -2,8 +2,9 @@
  * resident in shared memory and the point rows streaming past them: fp16
  * and bf16, d <= 128, where a problem's centroids fit one block (k <= 512
  * at d = 128, 1280 at d <= 64) or the two blocks of a cluster (k <= 1024 at
- * d = 128, 2560 at d <= 64). Same results contract as the other wgmma kernels: the largest
- * x.c s^2 - |c|^2 s^2 / 2 per row, ties to the lower index.
+ * d = 128, 2560 at d <= 64). Same results contract as the other wgmma
+ * kernels: the largest x.c s^2 - |c|^2 s^2 / 2 per row, ties to the lower
+ * index.
  *
  * Why: assign_wide.cu keeps a unit's 128 rows and streams all K centroids
  * past them, so at K = 1024, d = 128 every SM takes in 16 bytes of
@@ -21,9 +22,9 @@
  * m64n256 MMAs from shared memory, the fold one unsigned max per value
  * (wg_fold_packed, assign_pack.cu) with the biases + M from shared memory;
  * the centroids come through a 3-d tensor map, so the rows past k of the
- * last slice are zeros (the packed fold's padding needs v' = 2^(e+1)). A cluster of C blocks walks a contiguous
- * range of all problems' tiles (so a batch costs each cluster about one
- * reload of its centroids); its C blocks hold the 1 / C slices of the
+ * last slice are zeros (the packed fold's padding needs v' = 2^(e+1)). A
+ * cluster of C blocks walks a contiguous range of all problems' tiles (so
+ * a batch costs each cluster about one reload of its centroids); its C blocks hold the 1 / C slices of the
  * centroids and get each tile's rows by one multicast (each block's
  * producer asks for 1 / C of the rows for all). With C = 2 a row's best
  * over the two halves meet in the block of the warpgroup's own number:

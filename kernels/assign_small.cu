@@ -29,8 +29,8 @@
  *    bias is added) and the group is folded by its maxima first, the
  *    column searched only where a row's maximum beats its best;
  *  - fp32 rows that fit L2 are read at evict_last priority (tf32 and
- *    3xTF32 round them here), so that they are still there for the
- *    update's gathers (gpu_open.cu). */
+ *    3xTF32 round them here), so that more of them are still there for
+ *    the update's gathers (gpu_open.cu: worth ~1 us at pq-batched). */
 #include "assign_common.cuh"
 
 #define SD_THREADS 256
@@ -107,19 +107,16 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
              * word (those took 200 of a unit's ~1080 instructions per warp,
              * pq-batched tf32: 65.9 -> 59.1 us): word (mt, ks, i) is column
              * 8 ks + t + 4 (i >> 1) of row 16 mt + g + 8 (i & 1) */
-            const size_t first = (b * A.n + p0 + g) * DW;
-            if (A.x_keep) {
-                const uint32_t *r0 = (const uint32_t *)A.x_keep + first + t;
+            const size_t first = (b * A.n + p0 + g) * DW + t;
+            auto whole = [&](const uint32_t *r0, auto ld) {
                 sd_each_fragment<KS>([&](int mt, int ks, int i) {
-                    raw[mt][ks][i] =
-                        ldg_keep_u32(r0 + (2 * mt + (i & 1)) * 8 * DW + 8 * ks + 4 * (i >> 1), keep);
+                    raw[mt][ks][i] = ld(r0 + (2 * mt + (i & 1)) * 8 * DW + 8 * ks + 4 * (i >> 1));
                 });
-            } else {
-                const uint32_t *r0 = (const uint32_t *)A.x + first + t;
-                sd_each_fragment<KS>([&](int mt, int ks, int i) {
-                    raw[mt][ks][i] = __ldg(r0 + (2 * mt + (i & 1)) * 8 * DW + 8 * ks + 4 * (i >> 1));
-                });
-            }
+            };
+            if (A.x_keep)
+                whole((const uint32_t *)A.x_keep + first,
+                      [&](const uint32_t *q) { return ldg_keep_u32(q, keep); });
+            else whole((const uint32_t *)A.x + first, [](const uint32_t *q) { return __ldg(q); });
             return;
         }
         sd_each_fragment<KS>([&](int mt, int ks, int i) {

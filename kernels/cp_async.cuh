@@ -39,16 +39,16 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
  * meets the other threads at a barrier before reading, which orders it. */
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
-/* The same for a run-time n (a stage count - 2), 0 .. 6. */
+/* The same for a run-time n (a stage count - 2), 0 .. 6: compares, the
+ * common depths first (the update's rings wait with 1 or 2 pending), not
+ * a switch, whose jump table showed in the update's per-stage stalls. */
 __device__ __forceinline__ void cp_async_wait_pending(int n) {
-    switch (n) {
-    case 0: cp_async_wait<0>(); break;
-    case 1: cp_async_wait<1>(); break;
-    case 2: cp_async_wait<2>(); break;
-    case 3: cp_async_wait<3>(); break;
-    case 4: cp_async_wait<4>(); break;
-    case 5: cp_async_wait<5>(); break;
-    default: cp_async_wait<6>(); break;
-    }
+    if (n == 2) cp_async_wait<2>();
+    else if (n == 1) cp_async_wait<1>();
+    else if (n <= 0) cp_async_wait<0>();
+    else if (n == 3) cp_async_wait<3>();
+    else if (n == 4) cp_async_wait<4>();
+    else if (n == 5) cp_async_wait<5>();
+    else cp_async_wait<6>();
 }
 #endif

@@ -162,26 +162,19 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
     const uint32_t total = nr * ck.ds;
     for (uint32_t b = t; b < total; b += 8 * blockDim.x) {
         T v[8];
+        uint32_t to[8];
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const uint32_t p = b + i * blockDim.x, r = p / ck.ds;
-            if (p < total) v[i] = ck.x[(size_t)ix[r] * ck.d + ck.j0 + (p - r * ck.ds)];
+            const uint32_t p = b + i * blockDim.x, r = p / ck.ds, c = p - r * ck.ds;
+            if (p < total) {
+                v[i] = ck.x[(size_t)ix[r] * ck.d + ck.j0 + c];
+                to[i] = ck.at(r, c);
+            }
         }
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const uint32_t p = b + i * blockDim.x, r = p / ck.ds;
-            if (p < total) dst[ck.at(r, p - r * ck.ds)] = v[i];
-        }
+        for (int i = 0; i < 8; i++)
+            if (b + i * blockDim.x < total) dst[to[i]] = v[i];
     }
-}
-
-/* Until stage kt has landed: ns - 2 groups may stay pending. The common
- * ring depths first: a jump table per stage showed in the small rows'
- * stalls. */
-__device__ __forceinline__ void upd_wait_stage(int ns) {
-    if (ns == 4) cp_async_wait<2>();
-    else if (ns == 3) cp_async_wait<1>();
-    else cp_async_wait_pending(ns - 2);
 }
 
 /* The chunk through an ns-stage ring (the classic multistage loop: one
@@ -204,8 +197,8 @@ __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, f
     UpdSlots sl = {0, ns - 1, ns - 1, ni - 1};
     const T *colt = (const T *)ck.tile + ck.at(0, t); /* column t of slot 0 */
     for (uint32_t kt = 0; kt < ck.ntiles; kt++) {
-        upd_wait_stage(ck.ns); /* stage kt has landed */
-        __syncthreads();       /* everyone's, and stage kt - 1 is summed */
+        cp_async_wait_pending(ck.ns - 2); /* stage kt has landed */
+        __syncthreads();                  /* everyone's, and stage kt - 1 is summed */
         upd_issue_data<T, KEEP>(ck, kt + ns - 1, sl.fill, sl.idx_use);
         upd_issue_idx(ck, kt + 2 * ns - 2, sl.idx_fill);
         cp_async_commit(); /* always: keeps the group count uniform */
