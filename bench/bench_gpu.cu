@@ -60,6 +60,23 @@ extern "C" const char *bench_gpu_name(void) {
     return prop.name;
 }
 
+extern "C" size_t bench_l2_bytes(void) {
+    int bytes = 0;
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, 0);
+    return (size_t)bytes;
+}
+
+extern "C" int bench_mem_clock_mhz(void) {
+    int khz = 0;
+    cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, 0);
+    return khz / 1000;
+}
+
+extern "C" void bench_cuda_versions(int *runtime, int *driver) {
+    cudaRuntimeGetVersion(runtime);
+    cudaDriverGetVersion(driver);
+}
+
 extern "C" int bench_sm_clock_mhz(void) {
     int khz = 0;
     cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0);

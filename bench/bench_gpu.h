@@ -21,6 +21,10 @@ void *bench_make_data(size_t batch, size_t n, size_t d, int f16, uint64_t seed);
 void bench_free(void *dev);
 const char *bench_gpu_name(void);
 int bench_sm_clock_mhz(void);
+size_t bench_l2_bytes(void);
+int bench_mem_clock_mhz(void);
+/* CUDA runtime and driver API versions, as 1000 * major + 10 * minor */
+void bench_cuda_versions(int *runtime, int *driver);
 #ifdef __cplusplus
 }
 #endif

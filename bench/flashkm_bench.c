@@ -4,13 +4,16 @@
  *               2 B N d bytes / device copy rate).
  * Data is resident on the device (generated there); the time of one
  * iteration is the median difference of consecutive iterations' `time`
- * statistics, which the GPU engine takes from CUDA events.
+ * statistics, which the GPU engine takes from CUDA events. Each timed
+ * training follows at least WARMUP_S of the same training; data that fits
+ * in L2 is timed on L2_SETS input sets.
  *
- * Usage: flashkm_bench [--json FILE] [--shape NAME] [--prec NAME] [--iters N]
- *                      [--custom B,N,d,K,f16|f32]
+ * Usage: flashkm_bench [--json FILE] [--shape NAME[,NAME...]] [--prec NAME]
+ *                      [--iters N] [--custom B,N,d,K,f16|f32]
  * Precisions: fp16 and bf16 for fp16 input; tf32, fp32 and bf16 for fp32
  * input (--prec keeps one of them).
  * Prints a table; writes every number to FILE as JSON. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +53,29 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median ms per iteration, or < 0 on failure. */
-static double time_shape(const shape *s, flashkm_precision prec, int iters, float *obj) {
-    void *dx = bench_make_data(s->B, s->N, s->d, s->f16, 1234 + s->K);
-    if (!dx) { fprintf(stderr, "%s: no device memory for the data\n", s->name); return -1; }
+/* Warm-up before each timed training: the same training, repeated for at
+ * least WARMUP_S of wall time (BENCH.md: warm-up first). The GPU's power
+ * controller lowers the SM clock under a heavy shape (1755 MHz during
+ * large-K on an H200) and takes ~200 ms to raise it again once the load is
+ * light: pq-batched tf32 timed right after large-K ran at 0.150 ms per
+ * iteration, 0.137 after 200 ms of idle (v22 in NOTES.md). Warming up puts
+ * every shape in its own steady state, heavy shapes at their sustained
+ * clock, rather than in the state the previous shape left. */
+#define WARMUP_S 0.5
+/* Data that fits in L2 is timed on several input sets (BENCH.md); the
+ * reported time is the median of their medians. */
+#define L2_SETS 3
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* One training on the data at dx: median ms per iteration, or < 0 on
+ * failure. */
+static double train_timed(const shape *s, flashkm_precision prec, int iters, const void *dx,
+                          float *obj) {
     flashkm_params p;
     flashkm_params_init(&p);
     p.engine = FLASHKM_ENGINE_GPU;
@@ -73,7 +95,6 @@ static double time_shape(const shape *s, flashkm_precision prec, int iters, floa
     }
     rc = flashkm_train_batch_device(&p, s->B, s->N, s->d, s->K, dx,
                                     s->f16 ? FLASHKM_DTYPE_F16 : FLASHKM_DTYPE_F32, outs);
-    bench_free(dx);
     double ms = -1;
     if (rc != FLASHKM_OK) {
         fprintf(stderr, "%s %s: %s: %s\n", s->name, prec_name(prec), flashkm_status_string(rc),
@@ -91,6 +112,30 @@ static double time_shape(const shape *s, flashkm_precision prec, int iters, floa
     return ms;
 }
 
+/* Median ms per iteration over `sets` input sets (each warmed up, then
+ * timed; set_ms gets each set's), or < 0 on failure. The objective is set
+ * 0's, whose data is the same as before input sets were added. */
+static double time_shape(const shape *s, flashkm_precision prec, int iters, size_t sets,
+                         double *set_ms, float *obj) {
+    for (size_t k = 0; k < sets; k++) {
+        void *dx = bench_make_data(s->B, s->N, s->d, s->f16, 1234 + s->K + 7919 * k);
+        if (!dx) { fprintf(stderr, "%s: no device memory for the data\n", s->name); return -1; }
+        float o = 0;
+        double ms = 0;
+        const double t0 = now_s();
+        while (ms >= 0 && now_s() - t0 < WARMUP_S) ms = train_timed(s, prec, iters, dx, &o);
+        if (ms >= 0) ms = train_timed(s, prec, iters, dx, &o);
+        bench_free(dx);
+        if (ms < 0) return -1;
+        set_ms[k] = ms;
+        if (k == 0) *obj = o;
+    }
+    double sorted[L2_SETS];
+    memcpy(sorted, set_ms, sets * sizeof *sorted);
+    qsort(sorted, sets, sizeof *sorted, cmp_double);
+    return sorted[sets / 2];
+}
+
 static double gemm_rate_for(const bench_ceilings *c, flashkm_precision p) {
     switch (p) {
     case FLASHKM_PRECISION_FP16: return c->tflops_fp16;
@@ -102,24 +147,34 @@ static double gemm_rate_for(const bench_ceilings *c, flashkm_precision p) {
 static void run_one(FILE *js, int *first, const bench_ceilings *c, const shape *s,
                     flashkm_precision prec, int iters) {
     float obj = 0;
-    double ms = time_shape(s, prec, iters, &obj);
+    double set_ms[L2_SETS];
+    const size_t sets = s->B * s->N * s->d * (s->f16 ? 2 : 4) <= bench_l2_bytes() ? L2_SETS : 1;
+    double ms = time_shape(s, prec, iters, sets, set_ms, &obj);
     double flops = 2.0 * s->B * s->N * (double)s->K * s->d;
     double bytes = 2.0 * s->B * s->N * s->d * (s->f16 ? 2 : 4);
     double t_math = flops / (gemm_rate_for(c, prec) * 1e12) * 1e3;
     double t_mem = bytes / (c->copy_gbs * 1e9) * 1e3;
     double floor = t_math > t_mem ? t_math : t_mem;
-    printf("%-15s %-4s %-4s B=%-3zu N=%-8zu d=%-4zu K=%-6zu %9.3f ms  floor %7.3f ms  ratio %6.2f\n",
+    printf("%-15s %-4s %-4s B=%-3zu N=%-8zu d=%-4zu K=%-6zu %9.3f ms  floor %7.3f ms  ratio %6.2f",
            s->name, s->f16 ? "fp16" : "fp32", prec_name(prec), s->B, s->N, s->d, s->K, ms, floor,
            ms > 0 ? ms / floor : -1);
+    if (sets > 1 && ms > 0) {
+        printf("  (%zu input sets:", sets);
+        for (size_t k = 0; k < sets; k++) printf(" %.3f", set_ms[k]);
+        printf(")");
+    }
+    printf("\n");
     fflush(stdout);
     if (js) {
         fprintf(js, "%s\n    {\"shape\": \"%s\", \"input\": \"%s\", \"precision\": \"%s\", "
                     "\"B\": %zu, \"N\": %zu, \"d\": %zu, \"K\": %zu, \"ms_per_iter\": %.4f, "
                     "\"floor_ms\": %.4f, \"floor_math_ms\": %.4f, \"floor_mem_ms\": %.4f, "
-                    "\"ratio\": %.3f, \"objective\": %.6g}",
+                    "\"ratio\": %.3f, \"objective\": %.6g, \"input_sets_ms\": [",
                 *first ? "" : ",", s->name, s->f16 ? "fp16" : "fp32", prec_name(prec), s->B,
                 s->N, s->d, s->K, ms, floor, t_math, t_mem, ms > 0 ? ms / floor : -1.0,
                 (double)obj);
+        for (size_t k = 0; k < sets && ms > 0; k++) fprintf(js, "%s%.4f", k ? ", " : "", set_ms[k]);
+        fprintf(js, "]}");
         *first = 0;
     }
 }
@@ -141,8 +196,13 @@ int main(int argc, char **argv) {
     if (!flashkm_gpu_available()) { fprintf(stderr, "no CUDA device\n"); return 1; }
     bench_ceilings c = {3000, 700, 700, 380, 50}; /* placeholders, --no-ceilings only */
     if (ceilings && bench_measure_ceilings(&c)) return 1;
-    printf("GPU %s (%d MHz max SM clock), flashkm %s\n", bench_gpu_name(), bench_sm_clock_mhz(),
-           flashkm_version());
+    int runtime = 0, driver = 0;
+    bench_cuda_versions(&runtime, &driver);
+    printf("GPU %s (%d MHz max SM clock, %d MHz memory), CUDA runtime %d.%d, driver API %d.%d, "
+           "flashkm %s\n", bench_gpu_name(), bench_sm_clock_mhz(), bench_mem_clock_mhz(),
+           runtime / 1000, runtime % 1000 / 10, driver / 1000, driver % 1000 / 10, flashkm_version());
+    printf("method: median of %d iterations' differences, after %.1f s of warm-up per training; "
+           "data that fits in L2 on %d input sets\n", iters, WARMUP_S, L2_SETS);
     printf("ceilings: copy %.0f GB/s; GEMM fp16 %.0f, bf16 %.0f, tf32 %.0f, fp32 %.1f TFLOP/s\n",
            c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
     FILE *js = json ? fopen(json, "w") : NULL;
@@ -150,11 +210,14 @@ int main(int argc, char **argv) {
         time_t now = time(NULL);
         char date[32];
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        fprintf(js, "{\n  \"gpu\": \"%s\", \"sm_clock_max_mhz\": %d, \"date\": \"%s\", "
-                    "\"flashkm\": \"%s\", \"iters\": %d,\n  \"ceilings\": {\"copy_gbs\": %.1f, "
+        fprintf(js, "{\n  \"gpu\": \"%s\", \"sm_clock_max_mhz\": %d, \"mem_clock_mhz\": %d, "
+                    "\"cuda_runtime\": %d, \"cuda_driver_api\": %d, \"date\": \"%s\", "
+                    "\"flashkm\": \"%s\", \"iters\": %d, \"warmup_s\": %.1f, \"l2_input_sets\": %d,\n"
+                    "  \"ceilings\": {\"copy_gbs\": %.1f, "
                     "\"fp16_tflops\": %.1f, \"bf16_tflops\": %.1f, \"tf32_tflops\": %.1f, "
                     "\"fp32_tflops\": %.2f},\n  \"results\": [",
-                bench_gpu_name(), bench_sm_clock_mhz(), date, flashkm_version(), iters,
+                bench_gpu_name(), bench_sm_clock_mhz(), bench_mem_clock_mhz(), runtime, driver, date,
+                flashkm_version(), iters, WARMUP_S, L2_SETS,
                 c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
     }
     int first = 1;
@@ -168,15 +231,22 @@ int main(int argc, char **argv) {
                                    for_f32[] = {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP32,
                                                 FLASHKM_PRECISION_BF16};
     const size_t nshapes = custom ? 1 : sizeof kShapes / sizeof *kShapes;
-    for (size_t i = 0; i < nshapes; i++) {
-        const shape *s = custom ? &cs : &kShapes[i];
-        if (only && strcmp(only, s->name)) continue;
-        const flashkm_precision *pl = s->f16 ? for_f16 : for_f32;
-        const size_t np = s->f16 ? 2 : 3;
-        for (size_t j = 0; j < np; j++)
-            if (!only_prec || !strcmp(only_prec, prec_name(pl[j])))
-                run_one(js, &first, &c, s, pl[j], iters);
-    }
+    /* --shape a,b runs a's rows then b's, in one process: how one shape's
+     * time depends on what ran before it is measurable */
+    const char *name = only;
+    do {
+        size_t len = name ? strcspn(name, ",") : 0;
+        for (size_t i = 0; i < nshapes; i++) {
+            const shape *s = custom ? &cs : &kShapes[i];
+            if (name && (strlen(s->name) != len || strncmp(name, s->name, len))) continue;
+            const flashkm_precision *pl = s->f16 ? for_f16 : for_f32;
+            const size_t np = s->f16 ? 2 : 3;
+            for (size_t j = 0; j < np; j++)
+                if (!only_prec || !strcmp(only_prec, prec_name(pl[j])))
+                    run_one(js, &first, &c, s, pl[j], iters);
+        }
+        name = name && name[len] ? name + len + 1 : NULL;
+    } while (name);
     if (js) {
         fprintf(js, "\n  ]\n}\n");
         fclose(js);
