@@ -58,7 +58,7 @@ static int cmp_double(const void *a, const void *b) {
  * controller lowers the SM clock under a heavy shape (1755 MHz during
  * large-K on an H200) and takes ~200 ms to raise it again once the load is
  * light: pq-batched tf32 timed right after large-K ran at 0.150 ms per
- * iteration, 0.137 after 200 ms of idle (v22 in NOTES.md). Warming up puts
+ * iteration, 0.138 after 200 ms of idle (v22 in NOTES.md). Warming up puts
  * every shape in its own steady state, heavy shapes at their sustained
  * clock, rather than in the state the previous shape left. */
 #define WARMUP_S 0.5
@@ -201,8 +201,9 @@ int main(int argc, char **argv) {
     printf("GPU %s (%d MHz max SM clock, %d MHz memory), CUDA runtime %d.%d, driver API %d.%d, "
            "flashkm %s\n", bench_gpu_name(), bench_sm_clock_mhz(), bench_mem_clock_mhz(),
            runtime / 1000, runtime % 1000 / 10, driver / 1000, driver % 1000 / 10, flashkm_version());
-    printf("method: median of %d iterations' differences, after %.1f s of warm-up per training; "
-           "data that fits in L2 on %d input sets\n", iters, WARMUP_S, L2_SETS);
+    printf("method: median of the %d differences of %d iterations' times, after %.1f s of "
+           "warm-up per training; data that fits in L2 on %d input sets\n", iters - 1, iters,
+           WARMUP_S, L2_SETS);
     printf("ceilings: copy %.0f GB/s; GEMM fp16 %.0f, bf16 %.0f, tf32 %.0f, fp32 %.1f TFLOP/s\n",
            c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
     FILE *js = json ? fopen(json, "w") : NULL;
