@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bench_gpu.h"
 
@@ -54,33 +55,24 @@ extern "C" void *bench_make_data(size_t batch, size_t n, size_t d, int f16, uint
 
 extern "C" void bench_free(void *dev) { cudaFree(dev); }
 
-extern "C" const char *bench_gpu_name(void) {
-    static cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "unknown";
-    return prop.name;
-}
-
-extern "C" size_t bench_l2_bytes(void) {
-    int bytes = 0;
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, 0);
-    return (size_t)bytes;
-}
-
-extern "C" int bench_mem_clock_mhz(void) {
-    int khz = 0;
-    cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, 0);
-    return khz / 1000;
-}
-
-extern "C" void bench_cuda_versions(int *runtime, int *driver) {
-    cudaRuntimeGetVersion(runtime);
-    cudaDriverGetVersion(driver);
-}
-
-extern "C" int bench_sm_clock_mhz(void) {
-    int khz = 0;
-    cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0);
-    return khz / 1000;
+/* The clocks by attribute: CUDA 13's cudaDeviceProp no longer has them. A
+ * failed query leaves zeros (an L2 of 0 bytes: no data fits in it). */
+extern "C" void bench_device_info(bench_device *dev) {
+    memset(dev, 0, sizeof *dev);
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+        snprintf(dev->name, sizeof dev->name, "%s", prop.name);
+        cudaDeviceGetAttribute(&dev->sm_clock_mhz, cudaDevAttrClockRate, 0);
+        cudaDeviceGetAttribute(&dev->mem_clock_mhz, cudaDevAttrMemoryClockRate, 0);
+        dev->sm_clock_mhz /= 1000; /* kHz */
+        dev->mem_clock_mhz /= 1000;
+        dev->l2_bytes = (size_t)prop.l2CacheSize;
+    } else {
+        snprintf(dev->name, sizeof dev->name, "unknown");
+    }
+    cudaRuntimeGetVersion(&dev->cuda_runtime);
+    cudaDriverGetVersion(&dev->cuda_driver);
+    cudaGetLastError(); /* a failed query is not the next call's error */
 }
 
 static double time_ms(cudaEvent_t a, cudaEvent_t b) {

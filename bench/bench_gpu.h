@@ -19,12 +19,14 @@ int bench_measure_ceilings(bench_ceilings *c);
  * centres drawn uniformly in [-4, 4]^d (4096 per problem), unit noise. */
 void *bench_make_data(size_t batch, size_t n, size_t d, int f16, uint64_t seed);
 void bench_free(void *dev);
-const char *bench_gpu_name(void);
-int bench_sm_clock_mhz(void);
-size_t bench_l2_bytes(void);
-int bench_mem_clock_mhz(void);
-/* CUDA runtime and driver API versions, as 1000 * major + 10 * minor */
-void bench_cuda_versions(int *runtime, int *driver);
+/* What the results record of the GPU (device 0) */
+typedef struct bench_device {
+    char name[256];
+    int sm_clock_mhz, mem_clock_mhz; /* maximum */
+    size_t l2_bytes;
+    int cuda_runtime, cuda_driver; /* 1000 * major + 10 * minor */
+} bench_device;
+void bench_device_info(bench_device *dev);
 #ifdef __cplusplus
 }
 #endif

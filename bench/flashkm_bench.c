@@ -144,11 +144,11 @@ static double gemm_rate_for(const bench_ceilings *c, flashkm_precision p) {
     }
 }
 
-static void run_one(FILE *js, int *first, const bench_ceilings *c, const shape *s,
-                    flashkm_precision prec, int iters) {
+static void run_one(FILE *js, int *first, const bench_ceilings *c, const bench_device *dev,
+                    const shape *s, flashkm_precision prec, int iters) {
     float obj = 0;
     double set_ms[L2_SETS];
-    const size_t sets = s->B * s->N * s->d * (s->f16 ? 2 : 4) <= bench_l2_bytes() ? L2_SETS : 1;
+    const size_t sets = s->B * s->N * s->d * (s->f16 ? 2 : 4) <= dev->l2_bytes ? L2_SETS : 1;
     double ms = time_shape(s, prec, iters, sets, set_ms, &obj);
     double flops = 2.0 * s->B * s->N * (double)s->K * s->d;
     double bytes = 2.0 * s->B * s->N * s->d * (s->f16 ? 2 : 4);
@@ -196,11 +196,12 @@ int main(int argc, char **argv) {
     if (!flashkm_gpu_available()) { fprintf(stderr, "no CUDA device\n"); return 1; }
     bench_ceilings c = {3000, 700, 700, 380, 50}; /* placeholders, --no-ceilings only */
     if (ceilings && bench_measure_ceilings(&c)) return 1;
-    int runtime = 0, driver = 0;
-    bench_cuda_versions(&runtime, &driver);
+    bench_device dev;
+    bench_device_info(&dev);
     printf("GPU %s (%d MHz max SM clock, %d MHz memory), CUDA runtime %d.%d, driver API %d.%d, "
-           "flashkm %s\n", bench_gpu_name(), bench_sm_clock_mhz(), bench_mem_clock_mhz(),
-           runtime / 1000, runtime % 1000 / 10, driver / 1000, driver % 1000 / 10, flashkm_version());
+           "flashkm %s\n", dev.name, dev.sm_clock_mhz, dev.mem_clock_mhz, dev.cuda_runtime / 1000,
+           dev.cuda_runtime % 1000 / 10, dev.cuda_driver / 1000, dev.cuda_driver % 1000 / 10,
+           flashkm_version());
     printf("method: median of the %d differences of %d iterations' times, after %.1f s of "
            "warm-up per training; data that fits in L2 on %d input sets\n", iters - 1, iters,
            WARMUP_S, L2_SETS);
@@ -217,7 +218,7 @@ int main(int argc, char **argv) {
                     "  \"ceilings\": {\"copy_gbs\": %.1f, "
                     "\"fp16_tflops\": %.1f, \"bf16_tflops\": %.1f, \"tf32_tflops\": %.1f, "
                     "\"fp32_tflops\": %.2f},\n  \"results\": [",
-                bench_gpu_name(), bench_sm_clock_mhz(), bench_mem_clock_mhz(), runtime, driver, date,
+                dev.name, dev.sm_clock_mhz, dev.mem_clock_mhz, dev.cuda_runtime, dev.cuda_driver, date,
                 flashkm_version(), iters, WARMUP_S, L2_SETS,
                 c.copy_gbs, c.tflops_fp16, c.tflops_bf16, c.tflops_tf32, c.tflops_fp32);
     }
@@ -244,7 +245,7 @@ int main(int argc, char **argv) {
             const size_t np = s->f16 ? 2 : 3;
             for (size_t j = 0; j < np; j++)
                 if (!only_prec || !strcmp(only_prec, prec_name(pl[j])))
-                    run_one(js, &first, &c, s, pl[j], iters);
+                    run_one(js, &first, &c, &dev, s, pl[j], iters);
         }
         name = name && name[len] ? name + len + 1 : NULL;
     } while (name);
