@@ -15,6 +15,7 @@
  * centroid is the one exact arithmetic gives, and so the one F16X3 picks. */
 #include <math.h>
 
+#include "assign_common.cuh"
 #include "gpu_state.h"
 
 /* |c|^2 max, or +inf where the search cannot run: a centroid that fp16 at
@@ -23,9 +24,10 @@
  * whose last search left more than half its rows uncertain skips the
  * search from then on (cmax -1, every row re-checked): on data full of
  * near-ties the search costs more than it saves. */
+#define SETUP_THREADS 256
 __global__ void search_setup_kernel(const float *cnorm, const float *cinv, const float *scale,
                                     size_t n, size_t k, float *cmax, uint32_t *unc_count) {
-    __shared__ float warp_max[32];
+    __shared__ float warp_max[SETUP_THREADS / 32];
     const size_t b = blockIdx.x;
     const float s = scale[b], s2 = s * s;
     float m = 0.f;
@@ -34,11 +36,8 @@ __global__ void search_setup_kernel(const float *cnorm, const float *cinv, const
         if (!(c < INFINITY) || s2 * cinv[b * k + r] >= 2.f) c = INFINITY;
         m = fmaxf(m, c);
     }
-    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = m;
-    __syncthreads();
+    m = asg_block_max<SETUP_THREADS>(m, warp_max);
     if (threadIdx.x == 0) {
-        for (unsigned w = 1; w < blockDim.x / 32; w++) m = fmaxf(m, warp_max[w]);
         const bool skip = unc_count[b] > n / 2;
         cmax[b] = skip ? -1.f : m;
         unc_count[b] = skip ? (uint32_t)n : 0u;
@@ -46,7 +45,7 @@ __global__ void search_setup_kernel(const float *cnorm, const float *cinv, const
 }
 
 extern "C" void fkm_launch_search_setup(fkm_gpu_state *s, size_t k) {
-    search_setup_kernel<<<(unsigned)s->batch, 256, 0, s->stream>>>(
+    search_setup_kernel<<<(unsigned)s->batch, SETUP_THREADS, 0, s->stream>>>(
         s->cnorm, s->cnorm + s->batch * s->k_max, s->scale, s->n, k, s->cmax, s->unc_count);
 }
 

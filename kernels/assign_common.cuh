@@ -3,8 +3,9 @@
  * bound, the meeting of the 4 lanes that share a row, the write of a row's
  * result, mma.sync's operand forms. assign_mma.cu (mma.sync, any shape),
  * the sm_90a warpgroup-MMA kernels through wgmma.cuh (assign_wgmma.cu:
- * k < 256; assign_wide.cu: k >= 256, 256-column tiles) and
- * assign_small.cu (d <= 16) include it. */
+ * k < 256; assign_wide.cu: k >= 256, 256-column tiles; assign_cres.cu:
+ * fp16/bf16 centroids resident), assign_small.cu (d <= 16), assign_pack.cu
+ * and assign_certify.cu include it. */
 #ifndef FKM_ASSIGN_COMMON_CUH
 #define FKM_ASSIGN_COMMON_CUH
 #include <cuda_bf16.h>
@@ -31,6 +32,9 @@ struct AsgArgs {
     size_t n, k, d;
     size_t xd;            /* elements per point row (F16HI: F16X3's row) */
     unsigned tiles;       /* point tiles per problem */
+    /* mma.sync: 0, a block a (problem, tile); else `walk` blocks a problem
+     * walk its tiles, for the problems whose pack_coarse is set */
+    size_t walk;
     /* F16X3 over listed rows only: list[b * n + i], i < list_count[b] */
     const uint32_t *list, *list_count;
     /* F16HI: rows it cannot certify go to unc[b * n + unc_count[b]++];
@@ -41,6 +45,8 @@ struct AsgArgs {
     float *bias;          /* wgmma: batch * fkm_bias_cols(k) column biases */
     const float *xnmax;   /* batch: the largest |x|^2 of each problem's rows */
     float *pack_off;      /* batch: the packed fold's offset M (assign_pack.cu) */
+    const uint32_t *pack_xwide; /* batch: gpu_state.h */
+    uint32_t *pack_coarse; /* batch: 1 where the packed fold is too coarse */
     int vec_ok;           /* rows are 16-byte aligned: vector loads */
     int ip;               /* inner product metric */
     int x_tf32;           /* tf32: the rows are stored rounded (a copy) */
@@ -89,31 +95,31 @@ __device__ __forceinline__ float asg_l2_dist(float xn, float v) {
 }
 
 /* Point p of problem b: its best v = |c_i|^2 / 2 - x.c_i (or -x.c_i) at
- * centroid i. Writes (key, distance); TOP2 (F16HI) writes the key and lists
+ * centroid i; writes (key, distance). |x|^2 (xn, unused for inner
+ * product) is the caller's: assign_cres.cu asks for it a tile ahead. */
+__device__ __forceinline__ void asg_write_best(const AsgArgs &A, size_t b, size_t p, float v,
+                                               uint32_t i, float xn) {
+    if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
+    A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
+    A.dist[b * A.n + p] = A.ip ? -v : asg_l2_dist(xn, v);
+}
+/* The same with |x|^2 read here; TOP2 (F16HI) writes the key and lists
  * the row as uncertain when the runner-up v2 is within the rounding bounds
  * (its distance, like every row's, comes from assign_certify.cu's exact
  * pass). */
 template <bool TOP2>
 __device__ __forceinline__ void asg_write_row(const AsgArgs &A, size_t b, size_t p, float v,
                                               float v2, uint32_t i) {
-    if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
-    A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
-    if (TOP2) {
-        const float xn = sqrtf(A.xnorm[b * A.n + p]), inv_s = 1.f / A.scale[b];
-        const float e = asg_bound(xn, sqrtf(A.cnorm[b * A.k + i]), A.dreal, inv_s) +
-                        asg_bound(xn, sqrtf(A.cmax[b]), A.dreal, inv_s);
-        if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
+    if (!TOP2) {
+        asg_write_best(A, b, p, v, i, A.xnorm[b * A.n + p]);
         return;
     }
-    A.dist[b * A.n + p] = A.ip ? -v : asg_l2_dist(A.xnorm[b * A.n + p], v);
-}
-/* The same without TOP2, |x|^2 (xn, unused for inner product) read before
- * (assign_cres.cu asks for it a tile ahead). */
-__device__ __forceinline__ void asg_write_best(const AsgArgs &A, size_t b, size_t p, float v,
-                                               uint32_t i, float xn) {
-    if (i >= A.k) i = 0;
+    if (i >= A.k) i = 0; /* only if every value was NaN: stay in range */
     A.keys[b * A.n + p] = (uint32_t)(b * A.k) + i;
-    A.dist[b * A.n + p] = A.ip ? -v : asg_l2_dist(xn, v);
+    const float xn = sqrtf(A.xnorm[b * A.n + p]), inv_s = 1.f / A.scale[b];
+    const float e = asg_bound(xn, sqrtf(A.cnorm[b * A.k + i]), A.dreal, inv_s) +
+                    asg_bound(xn, sqrtf(A.cmax[b]), A.dreal, inv_s);
+    if (!(v2 - v > e)) A.unc[b * A.n + atomicAdd(A.unc_count + b, 1u)] = (uint32_t)p;
 }
 
 /* The kind of a launch (gpu_state.h's fkm_asg_kind, or FKM_ASG_F16HI):
@@ -193,28 +199,63 @@ __device__ __forceinline__ float asg_unpack(uint32_t u, uint32_t top, float M, u
 /* M's sign and exponent bits: those of every packed v' of its problem */
 __device__ __forceinline__ uint32_t asg_pack_top(float M) { return __float_as_uint(M) & 0xfc000000u; }
 /* A problem's M = 3 * 2^e from its bound (assign_pack.cu): the largest
- * |c|^2 and |x|^2, the scale's square, inner product or not. */
+ * |c|^2 and |x|^2, the scale's square, inner product or not. |x| |c|
+ * as the product of the roots: the squares' product overflows from
+ * |x| |c| = 1.8e19, where V itself is still far inside fp32's range. */
 __device__ __forceinline__ float asg_pack_offset(float cmax, float xnmax, float s2, int ip) {
-    const float V = s2 * (sqrtf(xnmax * cmax) + (ip ? 0.f : 0.5f * cmax)) * 1.03125f;
+    const float V = s2 * (sqrtf(xnmax) * sqrtf(cmax) + (ip ? 0.f : 0.5f * cmax)) * 1.03125f;
     int e = 0;
     frexpf(V, &e); /* V < 2^e */
     if (!(V < 0x1p125f)) e = 125; /* absurd data: keep M finite */
     return ldexpf(3.f, e);
 }
-/* Column bias + M for a centroid of |c|^2 = cn; past k: 2^(e+1), M with
- * its mantissa cleared, below every column's v'. */
-__device__ __forceinline__ float asg_packed_bias(float cn, float s, int ip, float M) {
-    return (ip ? 0.f : -0.5f * s * s * cn) + M;
+/* The packed fold errs by at most 2^-21 V (assign_pack.cu), an eighth of
+ * the operands' rounding (2^-11; bf16 2^-8) at a typical row where half a
+ * problem's |x|^2 and half its |c|^2 lie within 2^-spread of the largest:
+ * V is then at most 2^spread times that row's bound. */
+__host__ __device__ constexpr int asg_pack_spread(int kind) {
+    return kind == FKM_ASG_BF16 ? 10 : 7;
 }
-__device__ __forceinline__ float asg_pack_pad(float M) {
-    return __uint_as_float(__float_as_uint(M) & 0xff800000u);
+/* 1 where fewer than half of a block's count values (the block's threads
+ * taking them in turn) are >= 2^-spread of the largest, vmax. The whole
+ * block calls it; every thread gets the answer. */
+__device__ __forceinline__ uint32_t asg_pack_wide(const float *v, size_t count, float vmax,
+                                                  int spread) {
+    const float thr = ldexpf(vmax, -spread);
+    size_t big = 0;
+    for (size_t i0 = 0; i0 < count; i0 += blockDim.x) {
+        const size_t i = i0 + threadIdx.x;
+        big += (size_t)__syncthreads_count(i < count && v[i] >= thr);
+    }
+    return 2 * big < count;
 }
-/* Each column's bias + M, and M per problem (pack_off), on the stream. */
-void fkm_pack_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
+/* Column col's bias + M, its centroid's |c|^2 = cn; past k: 2^(e+1), M
+ * with its mantissa cleared, below every column's v'. */
+__device__ __forceinline__ float asg_packed_bias(size_t col, size_t k, float cn, float s, int ip,
+                                                 float M) {
+    return col >= k ? __uint_as_float(__float_as_uint(M) & 0xff800000u)
+                    : (ip ? 0.f : -0.5f * s * s * cn) + M;
+}
+/* The largest v of a block of THREADS threads, to each of them; warp_max
+ * holds THREADS / 32 floats. The whole block calls it. */
+template <unsigned THREADS>
+__device__ __forceinline__ float asg_block_max(float v, float *warp_max) {
+    static_assert(THREADS % 32 == 0 && THREADS <= 1024, "whole warps");
+    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
+    __syncthreads();
+#pragma unroll
+    for (unsigned w = 0; w < THREADS / 32; w++) v = fmaxf(v, warp_max[w]);
+    return v;
+}
+/* Each column's bias + M, M per problem (pack_off) and pack_coarse for the
+ * kind's spread, on the stream. */
+void fkm_pack_bias(const AsgArgs &A, int kind, size_t batch, cudaStream_t stream);
 
-/* A wgmma kernel (assign_wgmma.cu or assign_wide.cu, sm_90a) for the kinds
- * they serve (tf32, fp16, bf16, F16HI) where rows are 16-byte aligned;
- * false: not launched, use the mma.sync kernels. */
+/* A wgmma kernel (assign_wgmma.cu, assign_wide.cu or assign_cres.cu,
+ * sm_90a) for the kinds they serve (tf32 from rows stored rounded, fp16,
+ * bf16, F16HI) where rows are 16-byte aligned; false: not launched, use
+ * the mma.sync kernels. */
 bool fkm_assign_wgmma(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 /* The small-d kernel (assign_small.cu) for tf32, fp16, bf16 and F32X3 where
  * d <= FKM_SMALL_D and rows are not listed; false: not launched. */

@@ -8,12 +8,12 @@
  *
  * Why: assign_wide.cu keeps a unit's 128 rows and streams all K centroids
  * past them, so at K = 1024, d = 128 every SM takes in 16 bytes of
- * centroids per point (256 KB per unit of 128 rows), in 32 KB stages handed
- * between the two blocks of a cluster; with the MMAs and the fold removed
- * that data flow alone took 381 of its 640 us (ivf-1M-1k fp16, v17). Here
- * a block loads its centroids once per problem and only the rows move: 2
- * bytes per point and dimension, 4 bytes per point at K = 1024 across the
- * pair, in 32 KB tiles that each carry 2 x 64 x 512 x 128 MMA products per
+ * centroids per point and dimension (256 KB per unit of 128 rows), in 32
+ * KB stages handed between the two blocks of a cluster; with the MMAs and
+ * the fold removed that data flow alone took 381 of its 640 us
+ * (ivf-1M-1k fp16, v17). Here a block loads its centroids once per
+ * problem and only the rows move: 2 bytes per point and dimension (4
+ * across the pair, at any K), in 32 KB tiles that each carry 2 x 64 x 512 x 128 MMA products per
  * block.
  *
  * The work: a tile is 128 rows of one problem; the two consumer
@@ -337,7 +337,7 @@ bool fkm_assign_cres(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (!wg_tensor_map(&xmap, A.x, 2, A.d, batch * A.n, CR_BM / cl) ||
         !wg_tensor_map(&cmap, A.c, 2, A.d, A.k, CR_BN, batch))
         return false;
-    fkm_pack_bias(A, batch, stream);
+    fkm_pack_bias(A, kind, batch, stream);
     const uint32_t tiles = (uint32_t)((A.n + CR_BM - 1) / CR_BM * batch);
     if (kind == FKM_ASG_F16)
         cres_pick<FKM_ASG_F16>(A, xmap, cmap, cl, kchunks, nt, stages, tiles, stream);

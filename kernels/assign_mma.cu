@@ -328,14 +328,20 @@ __device__ __forceinline__ void asg_best_done(float bv[4], float sv[4], float in
         }
 }
 
+/* The kinds whose small-d and wgmma kernels fold packed values
+ * (assign_pack.cu), and so may need these kernels' help (launch_kind). */
+template <int KIND>
+constexpr bool asg_packs() {
+    return KIND == FKM_ASG_TF32 || KIND == FKM_ASG_F16 || KIND == FKM_ASG_BF16;
+}
+
 /* The tensor cores' fp32 accumulation truncates (it does not round to
  * nearest), a bias that grows with d. fp32 precision therefore restarts the
  * MMA accumulators at every stage (16 dimensions here, 32 in the cp.async
  * kernel) and adds each stage's partial into a second set of registers with
  * ordinary rounded adds, on a 32 x 32 warp tile (NT = 4) so both sets fit. */
 template <int KIND>
-__global__ void __launch_bounds__(ASG_THREADS, 2)
-assign_mma_kernel(const AsgArgs A) {
+__device__ __forceinline__ void asg_sync_block(const AsgArgs &A, size_t blk) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     __shared__ __align__(16) uint32_t As[ASG_BM * ASG_LDW];
     __shared__ __align__(16) uint32_t Bs[ASG_BN * ASG_LDW];
@@ -344,8 +350,8 @@ assign_mma_kernel(const AsgArgs A) {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3, wm = warp & 3, wn = warp >> 2;
-    const size_t b = blockIdx.x / A.tiles;
-    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * ASG_BM;
+    const size_t b = blk / A.tiles;
+    const size_t p0 = (size_t)(blk % A.tiles) * ASG_BM;
     const size_t elem = EPW == 2 ? 2 : 4;
     const char *xb = (const char *)A.x + b * A.n * A.d * elem;
     const char *cb = (const char *)A.c + b * A.k * A.d * elem;
@@ -392,6 +398,33 @@ assign_mma_kernel(const AsgArgs A) {
     asg_best_done<KIND>(bv, sv, inv_s2);
     asg_finish<KIND>(A, b, p0, (uint32_t)A.n, false, bv, bi, sv, red_v, red_i, red_s, wm, wn, g,
                      t);
+}
+/* A block a (problem, point tile); or, for the packing kinds' fallback
+ * (launch_kind), A.walk blocks a problem that walk its tiles where its
+ * pack_coarse is set and else return at once. The other kinds do without
+ * the loop, whose registers F16X3's resident kernel could not spare. */
+template <int KIND, typename Block>
+__device__ __forceinline__ void asg_blocks(const AsgArgs &A, Block block) {
+    if constexpr (!asg_packs<KIND>()) {
+        block(blockIdx.x);
+    } else { /* one loop, so that the block's code is inlined once */
+        size_t blk = blockIdx.x, step = 1, end = blk + 1;
+        if (A.walk) {
+            const size_t b = blockIdx.x / A.walk;
+            if (!__ldg(A.pack_coarse + b)) return;
+            blk = b * A.tiles + blockIdx.x % A.walk;
+            step = A.walk;
+            end = (b + 1) * A.tiles;
+        }
+        for (; blk < end; blk += step) {
+            block(blk);
+            __syncthreads(); /* its shared memory is the next tile's */
+        }
+    }
+}
+template <int KIND>
+__global__ void __launch_bounds__(ASG_THREADS, 2) assign_mma_kernel(const AsgArgs A) {
+    asg_blocks<KIND>(A, [&](size_t blk) { asg_sync_block<KIND>(A, blk); });
 }
 
 /* The same computation with a STAGES-deep cp.async pipeline (rows 16-byte
@@ -445,9 +478,7 @@ __device__ __forceinline__ void asg_async_piece(uint32_t *dst, const char *rowp,
 #endif
 #define ASG_RES_THREADS (2 * ASG_RES_BM) /* two threads load a row */
 template <int KIND, bool RES>
-__global__ void __launch_bounds__(RES ? ASG_RES_THREADS : ASG_THREADS,
-                                  RES && ASG_RES_BM > ASG_BM ? 1 : 2)
-assign_mma_async_kernel(const AsgArgs A) {
+__device__ __forceinline__ void asg_async_block(const AsgArgs &A, size_t blk) {
     constexpr int EPW = AsgKind<KIND>::EPW, NT = AsgKind<KIND>::NT, BN = 16 * NT;
     constexpr int STAGES = RES ? asg_res_stages<KIND>() : ASG_STAGES;
     constexpr int BM = RES ? ASG_RES_BM : ASG_BM, WM = BM / 32; /* warps along points */
@@ -457,8 +488,8 @@ assign_mma_async_kernel(const AsgArgs A) {
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3, wm = warp % WM, wn = warp / WM;
-    const size_t b = blockIdx.x / A.tiles;
-    const size_t p0 = (size_t)(blockIdx.x % A.tiles) * BM;
+    const size_t b = blk / A.tiles;
+    const size_t p0 = (size_t)(blk % A.tiles) * BM;
     /* list mode: the block's rows are listed rows; none left: done */
     constexpr bool LISTED = AsgKind<KIND>::LISTED;
     uint32_t cnt = (uint32_t)A.n; /* a kernel parameter unless listed */
@@ -545,39 +576,75 @@ assign_mma_async_kernel(const AsgArgs A) {
     asg_best_done<KIND>(bv, sv, inv_s2);
     asg_finish<KIND>(A, b, p0, cnt, listed, bv, bi, sv, red_v, red_i, red_s, wm, wn, g, t);
 }
+template <int KIND, bool RES>
+__global__ void __launch_bounds__(RES ? ASG_RES_THREADS : ASG_THREADS,
+                                  RES && ASG_RES_BM > ASG_BM ? 1 : 2)
+assign_mma_async_kernel(const AsgArgs A) {
+    asg_blocks<KIND>(A, [&](size_t blk) { asg_async_block<KIND, RES>(A, blk); });
+}
 
 /* Dynamic shared memory of the cp.async kernel; the resident form when it
  * fits (128-row blocks: with room for two blocks per SM). */
 #define ASG_RES_MAX_BYTES (ASG_RES_BM > ASG_BM ? (216u << 10) : (110u << 10))
+/* A block per (problem, tile); with `walkers` > 0 (the fallback), that
+ * many blocks for all problems, shared out per problem (asg_blocks). */
+static unsigned asg_grid(AsgArgs &A, size_t batch, size_t walkers) {
+    if (!walkers) {
+        A.walk = 0;
+        return (unsigned)(A.tiles * batch);
+    }
+    const size_t per = walkers / batch;
+    A.walk = per < 1 ? 1 : per > A.tiles ? A.tiles : per;
+    return (unsigned)(A.walk * batch);
+}
 template <int KIND, bool RES>
-static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t bytes) {
+static void launch_async(AsgArgs A, size_t batch, cudaStream_t stream, size_t bytes,
+                         size_t walkers) {
     const size_t bm = RES ? ASG_RES_BM : ASG_BM;
     A.tiles = (unsigned)((A.n + bm - 1) / bm);
+    const unsigned grid = asg_grid(A, batch, walkers);
     cudaFuncSetAttribute(assign_mma_async_kernel<KIND, RES>,
                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     assign_mma_async_kernel<KIND, RES>
-        <<<(unsigned)(A.tiles * batch), RES ? ASG_RES_THREADS : ASG_THREADS, bytes, stream>>>(A);
+        <<<grid, RES ? ASG_RES_THREADS : ASG_THREADS, bytes, stream>>>(A);
 }
 
 template <int KIND>
-static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
+static void launch_mma(AsgArgs A, size_t batch, cudaStream_t stream, size_t walkers = 0) {
     constexpr bool PADDED = KIND == FKM_ASG_F16X3 || KIND == FKM_ASG_F16HI;
-    if (fkm_assign_small(A, KIND, batch, stream)) return;
-    if (AsgKind<KIND>::MAXFOLD && fkm_assign_wgmma(A, KIND, batch, stream))
-        return;
     if (PADDED || A.vec_ok) { /* F16X3 rows: padded, aligned */
         const size_t chunk = (size_t)ASG_KW_A * AsgKind<KIND>::EPW;
         const size_t kchunks = (A.d + chunk - 1) / chunk;
         const size_t res = ((size_t)ASG_RES_BM * (kchunks * ASG_KW_A + 4) +
                             (size_t)asg_res_stages<KIND>() * 16 * AsgKind<KIND>::NT * ASG_LDW_A) * 4;
         if (res <= ASG_RES_MAX_BYTES)
-            launch_async<KIND, true>(A, batch, stream, res);
+            launch_async<KIND, true>(A, batch, stream, res, walkers);
         else
-            launch_async<KIND, false>(A, batch, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4);
+            launch_async<KIND, false>(A, batch, stream, (size_t)ASG_STAGES * ASG_STAGE_WORDS * 4,
+                                      walkers);
     } else if constexpr (!PADDED) {
         A.tiles = (unsigned)((A.n + ASG_BM - 1) / ASG_BM);
-        assign_mma_kernel<KIND><<<(unsigned)(A.tiles * batch), ASG_THREADS, 0, stream>>>(A);
+        const unsigned grid = asg_grid(A, batch, walkers);
+        assign_mma_kernel<KIND><<<grid, ASG_THREADS, 0, stream>>>(A);
     }
+}
+
+/* The small-d or a wgmma kernel where one serves, else mma.sync's. tf32,
+ * fp16 and bf16 there fold packed values (assign_pack.cu), whose offset
+ * is one per problem: where it is too coarse for the problem's typical
+ * rows (one far centroid or point), the mma.sync kernel, which compares
+ * the values themselves, searches that problem again over the packed
+ * kernel's results, two blocks an SM shared out among the problems;
+ * elsewhere they return at once. */
+template <int KIND>
+static void launch_kind(AsgArgs A, size_t batch, cudaStream_t stream) {
+    if (fkm_assign_small(A, KIND, batch, stream) ||
+        (AsgKind<KIND>::MAXFOLD && fkm_assign_wgmma(A, KIND, batch, stream))) {
+        if constexpr (asg_packs<KIND>())
+            launch_mma<KIND>(A, batch, stream, 2 * (size_t)fkm_sm_count());
+        return;
+    }
+    launch_mma<KIND>(A, batch, stream);
 }
 
 static void certified_assign(const AsgArgs &A, fkm_gpu_state *s, flashkm_metric metric) {
@@ -621,6 +688,9 @@ extern "C" void fkm_launch_assign(fkm_gpu_state *s, size_t k,
     A.bias = s->bias;
     A.xnmax = s->xnmax;
     A.pack_off = s->pack_off;
+    A.pack_xwide = s->pack_xwide;
+    A.pack_coarse = s->pack_coarse;
+    A.walk = 0;
     size_t elem = (s->asg == FKM_ASG_F32X3 || s->asg == FKM_ASG_TF32) ? 4 : 2;
     A.vec_ok = (s->d * elem) % 16 == 0;
     A.x_tf32 = s->asg == FKM_ASG_TF32 && s->xa != s->x;

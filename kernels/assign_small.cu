@@ -168,14 +168,12 @@ assign_small_kernel(const AsgArgs A, const uint32_t per_block, const uint32_t mu
                               : -0.5f * s2 * __ldg(A.cnorm + b * A.k + col));
         } else if (own_bias) { /* all of k here: its largest |c|^2, M, the biases */
             const float cn = col < k ? __ldg(A.cnorm + b * A.k + col) : 0.f;
-            float cm = cn;
-            for (int o = 16; o; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
-            if (lane == 0) cmax_w[warp] = cm;
-            __syncthreads();
-#pragma unroll
-            for (int w = 0; w < SD_THREADS / 32; w++) cm = fmaxf(cm, cmax_w[w]);
+            const float cm = asg_block_max<SD_THREADS>(cn, cmax_w);
             M = asg_pack_offset(cm, __ldg(A.xnmax + b), s2, A.ip);
-            set_bias(col >= k ? asg_pack_pad(M) : asg_packed_bias(cn, s, A.ip, M));
+            set_bias(asg_packed_bias(col, k, cn, s, A.ip, M));
+            /* pack_bias_kernel's check; every block of the problem writes it */
+            const uint32_t wide = asg_pack_wide(A.cnorm + b * A.k, k, cm, asg_pack_spread(KIND));
+            if (tid == 0) A.pack_coarse[b] = wide | __ldg(A.pack_xwide + b);
         } else { /* + M (assign_pack.cu); whole tiles of them per problem */
             set_bias(__ldg(A.bias + b * fkm_bias_cols(A.k) + col));
         }
@@ -353,7 +351,7 @@ static void sd_launch(AsgArgs A, size_t batch, cudaStream_t stream) {
 
 bool fkm_assign_small(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     if (A.d > FKM_SMALL_D || A.list) return false;
-    if (kind != FKM_ASG_F32X3 && !sd_biases_in_block(A.k)) fkm_pack_bias(A, batch, stream);
+    if (kind != FKM_ASG_F32X3 && !sd_biases_in_block(A.k)) fkm_pack_bias(A, kind, batch, stream);
     const bool one = A.d <= 8; /* one tf32 k-step */
     switch (kind) {
     case FKM_ASG_TF32:

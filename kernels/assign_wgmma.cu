@@ -175,7 +175,7 @@ assign_wgmma_kernel(const AsgArgs A, const uint32_t kchunks_arg, const uint32_t 
         size_t b = 0;
 
         /* tile j's values into the thread's 4 rows' bests (wgmma.cuh) */
-        const size_t bias_cols = (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
+        const size_t bias_cols = fkm_bias_cols(k);
         auto fold = [&](float (&a)[64], uint32_t j) {
             wg_fold<TOP2, 2, 8>(a, A.bias + b * bias_cols + j * WG_BN + 2 * t, j * WG_BN + 2 * t,
                                 bv, sv, bi);

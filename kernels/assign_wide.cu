@@ -320,7 +320,7 @@ bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream) {
     CUtensorMap cmap;
     if (!wg_tensor_map(&cmap, A.c, eb, A.d, A.k, WD_BN / WD_CLUSTER, batch)) return false;
     if (kind == FKM_ASG_F16HI) fkm_wgmma_bias(A, batch, stream);
-    else fkm_pack_bias(A, batch, stream);
+    else fkm_pack_bias(A, kind, batch, stream);
     switch (kind) {
     case FKM_ASG_F16: wide_pick<FKM_ASG_F16>(A, cmap, batch, stream, kchunks); break;
     case FKM_ASG_BF16: wide_pick<FKM_ASG_BF16>(A, cmap, batch, stream, kchunks); break;

@@ -25,10 +25,6 @@ __device__ __forceinline__ uint64_t fkm_l2_keep_policy() {
     asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
     return p;
 }
-__device__ __forceinline__ void cp_async16_keep(void *dst, const void *src, uint64_t policy) {
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(
-                     (uint32_t)__cvta_generic_to_shared(dst)), "l"(src), "l"(policy));
-}
 __device__ __forceinline__ uint32_t ldg_keep_u32(const void *p, uint64_t policy) {
     uint32_t v;
     asm("ld.global.nc.L2::cache_hint.b32 %0, [%1], %2;" : "=r"(v) : "l"(p), "l"(policy));

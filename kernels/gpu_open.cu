@@ -47,17 +47,17 @@ static int own_centa(fkm_asg_kind a) {
 }
 
 /* The assignment reads its own copy unless x already has its type. tf32
- * always has one, stored rounded (gpu_upload.cu): the wgmma kernels read
- * it as it is, where they rounded each buffer of rows in shared memory
- * while the next buffer's copies were in flight (compute-sanitizer's
- * racecheck reported the two writers as racing), and the streamed rows
- * once per 256 centroids. F16X3's copy is at least d fp32 values long, so
+ * has one, stored rounded (gpu_upload.cu), unless memory is short
+ * (allocate): the wgmma kernels read it as it is, where they rounded each
+ * buffer of rows in shared memory while the next buffer's copies were in
+ * flight (compute-sanitizer's racecheck reported the two writers as
+ * racing), and the streamed rows once per 256 centroids. F16X3's copy is at least d fp32 values long, so
  * it can hold F32X3's fp32 copy when the data's range sends the run back to
  * F32X3 (gpu_upload.cu). */
 static int needs_xa(const fkm_gpu_state *s) {
     switch (s->asg) {
     case FKM_ASG_F16X3: return 1;
-    case FKM_ASG_TF32: return 1;
+    case FKM_ASG_TF32: return s->xdtype != FLASHKM_DTYPE_F32 || s->tf32_copy;
     case FKM_ASG_F16: return s->xdtype != FLASHKM_DTYPE_F16;
     case FKM_ASG_BF16: return s->xdtype != FLASHKM_DTYPE_BF16;
     default: return s->xdtype != FLASHKM_DTYPE_F32;
@@ -97,7 +97,8 @@ static size_t plan(fkm_gpu_state *s, int weighted, size_t off[FKM_NBUF]) {
     }
     /* the wgmma kernels' column biases (wgmma.cuh), whole 256-column tiles */
     sz[B_BIAS] = s->batch * fkm_bias_cols(s->k_max) * sizeof(float);
-    sz[B_XNMAX] = 2 * s->batch * sizeof(float); /* xnmax, then pack_off */
+    /* xnmax, pack_off, pack_xwide, pack_coarse */
+    sz[B_XNMAX] = 4 * s->batch * sizeof(float);
     size_t total = 0;
     for (int i = 0; i < FKM_NBUF; i++) {
         off[i] = total;
@@ -136,13 +137,17 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
         if (t > s->sort_tmp_bytes) s->sort_tmp_bytes = t;
     }
     size_t off[FKM_NBUF];
+    s->tf32_copy = 1;
     size_t need = plan(s, weighted, off);
     size_t limit = p->gpu_memory_limit, env = env_limit();
     if (env && (!limit || env < limit)) limit = env;
     size_t free_b = 0, total_b = 0;
     FKM_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
-    if (s->asg == FKM_ASG_F16X3 && ((limit && need > limit) || need > free_b)) {
-        s->asg = FKM_ASG_F32X3; /* no room for the split copy: split in the kernel */
+    if ((limit && need > limit) || need > free_b) {
+        /* no room for a copy the search can do without: F16X3 splits in
+         * the kernel instead (F32X3), tf32 rounds there (mma.sync) */
+        if (s->asg == FKM_ASG_F16X3) s->asg = FKM_ASG_F32X3;
+        s->tf32_copy = 0;
         need = plan(s, weighted, off);
     }
     if (limit && need > limit)
@@ -190,6 +195,8 @@ static flashkm_status allocate(fkm_gpu_state *s, const flashkm_params *p, int we
     s->bias = (float *)(b + off[B_BIAS]);
     s->xnmax = (float *)(b + off[B_XNMAX]);
     s->pack_off = s->xnmax + s->batch;
+    s->pack_xwide = (uint32_t *)(s->pack_off + s->batch);
+    s->pack_coarse = s->pack_xwide + s->batch;
     return FLASHKM_OK;
 }
 
@@ -200,12 +207,14 @@ __global__ void iota_kernel(uint32_t *v, size_t count) {
 }
 
 /* Rows of at most 3/4 of L2 are read at evict_last priority by the
- * update's gathers of random rows and by the small-d search where it reads
- * those rows, so that more of them hit L2 instead of HBM, whose 64-byte
+ * small-d search where it reads them, so that more of them are still in L2
+ * for the update's gathers of random rows instead of in HBM, whose 64-byte
  * fetches a 32-byte row wastes half of. Measured it does little: at
- * pq-batched (32 MB of rows) the update still read 28 MB from DRAM, and
- * the iteration is ~1 us faster with it (H200, v21: tf32 0.137-0.138
- * against 0.138-0.140 ms with FKM_L2_KEEP=0). */
+ * pq-batched (32 MB of rows) the update still read 28 MB from DRAM (v21,
+ * when its gathers were hinted too; dropped since: the search's hints put
+ * the rows at evict_last before the update runs), and the iteration is
+ * 2-3 us faster with it (H200, v23: tf32 0.144 against 0.146-0.147 ms
+ * with FKM_L2_KEEP=0). */
 static int x_fits_l2(const fkm_gpu_state *s) {
     const char *env = getenv("FKM_L2_KEEP"); /* 0: off, to measure it */
     if (env && env[0] == '0') return 0;

@@ -35,6 +35,10 @@ typedef struct fkm_gpu_state {
     flashkm_dtype xdtype;    /* dtype of x (the update reads it) */
     void *x;                 /* batch * n * d opened rows, xdtype */
     void *xa;                /* the assignment's copy (== x when same type) */
+    /* tf32 on fp32 rows: xa is a copy stored rounded, which the wgmma
+     * kernels need; 0 where memory is short: no copy, the mma.sync kernel
+     * rounds the rows itself (gpu_open.cu) */
+    int tf32_copy;
     float *scale;            /* per problem: power of two applied to xa, cents */
     float *xnorm;            /* batch * n: |x|^2 of the rows as assigned */
     float *w;                /* batch * n weights or NULL */
@@ -66,9 +70,13 @@ typedef struct fkm_gpu_state {
     float *bias;             /* batch * fkm_bias_cols(k_max): wgmma's column biases */
     float *xnmax;            /* batch: the largest of each problem's xnorm */
     float *pack_off;         /* batch: the packed fold's offset M (assign_pack.cu) */
+    /* batch: 1 where fewer than half the problem's rows have |x|^2 within
+     * 2^-asg_pack_spread of its largest; pack_coarse: that, or the same of
+     * its centroids, this iteration (assign_pack.cu) */
+    uint32_t *pack_xwide, *pack_coarse;
     /* x is small enough to stay in L2 across iterations (gpu_open.cu):
-     * the update's row gathers, and the small-d search's reads of the same
-     * rows, load it at evict_last priority */
+     * the small-d search reads it at evict_last priority, and so the
+     * update's gathers of the same rows find more of them there */
     int x_l2_keep;
     void *base;              /* the one allocation all of the above live in */
 } fkm_gpu_state;
@@ -93,6 +101,8 @@ flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s);
 void fkm_launch_gather_rows_f32(const fkm_gpu_state *s, const uint32_t *rows,
                                 size_t count, float *out);
 void fkm_launch_prepare_centroids(fkm_gpu_state *s, size_t k);
+/* assign_pack.cu: pack_xwide after xnorm and xnmax; pack_coarse zeroed */
+void fkm_launch_pack_rows(fkm_gpu_state *s);
 
 /* assign_mma.cu: labels into keys (b * k + label) and distances. */
 void fkm_launch_assign(fkm_gpu_state *s, size_t k, flashkm_metric metric);
@@ -103,14 +113,17 @@ void fkm_launch_assign(fkm_gpu_state *s, size_t k, flashkm_metric metric);
 void fkm_launch_search_setup(fkm_gpu_state *s, size_t k);
 void fkm_launch_exact_dist(fkm_gpu_state *s, flashkm_metric metric);
 
-/* update_sort.cu */
+/* update_sort.cu: the update, and the objective's partial sums of the
+ * search's distances into obj_part (blocks of the same launch), which
+ * fkm_launch_finish_iteration adds up */
 size_t fkm_sort_tmp_bytes(size_t items, int end_bit);
 void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen);
 /* update_sum.cu: the sums, counts (hassign) and new centroids, from seg,
  * the sorted keys and order; finished[] must be zero for every group. */
 void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_frozen, uint32_t *finished);
 
-/* split.cu: objective, imbalance, split, stats[it], post-processing. */
+/* split.cu: objective (from fkm_launch_update's obj_part), imbalance,
+ * split, stats[it], post-processing. */
 void fkm_launch_finish_iteration(fkm_gpu_state *s, size_t k, size_t k_frozen,
                                  int it, int niter, int spherical,
                                  int int_centroids);
@@ -183,7 +196,7 @@ __host__ __device__ static inline size_t fkm_bias_cols(size_t k) {
     return (k + FKM_BIAS_TILE - 1) / FKM_BIAS_TILE * FKM_BIAS_TILE;
 }
 
-static inline int fkm_bits_for(size_t v) {
+__host__ __device__ static inline int fkm_bits_for(size_t v) {
     int b = 0;
     while (b < 32 && (((size_t)1) << b) < v) b++;
     return b < 1 ? 1 : b;
@@ -198,10 +211,7 @@ static inline int fkm_bits_for(size_t v) {
  * rows are group l batch + b, as contiguous and as ordered as before.
  * lg < 0: problem-major. */
 __host__ __device__ static inline int fkm_group_lg(size_t batch, size_t k) {
-    if (batch < 2 || k < 2 || (k & (k - 1)) != 0) return -1;
-    int lg = 0;
-    while (((size_t)1 << lg) < k) lg++;
-    return lg;
+    return batch < 2 || k < 2 || (k & (k - 1)) != 0 ? -1 : fkm_bits_for(k);
 }
 __host__ __device__ static inline size_t fkm_group_of(size_t c, size_t k, size_t batch, int lg) {
     return lg < 0 ? c : (c & (k - 1)) * batch + (c >> lg);

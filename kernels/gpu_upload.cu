@@ -341,6 +341,7 @@ extern "C" flashkm_status fkm_gpu_prepare_points(fkm_gpu_state *s) {
     FKM_CUDA_TRY(cudaMemsetAsync(s->xnmax, 0, s->batch * sizeof(float), s->stream));
     maxabs_kernel<<<grid, 256, 0, s->stream>>>(s->xnorm, s->n, FLASHKM_DTYPE_F32,
                                                 (unsigned *)s->xnmax);
+    fkm_launch_pack_rows(s); /* the packed fold's check of the rows */
     FKM_CUDA_TRY(cudaGetLastError());
     FKM_CUDA_TRY(cudaStreamSynchronize(s->stream));
     return FLASHKM_OK;

@@ -29,23 +29,21 @@ static inline unsigned fkm_obj_threads(size_t n) {
     return (unsigned)(per < 32 ? 32 : per > 256 ? 256 : per);
 }
 
-/* Partial sum bx of problem b by the block's first nt threads (the others
- * add nothing): each sums its strided distances in 4 independent partial
- * sums, 4 loads in flight (one chain of dependent double adds took 27 us
- * for 1M distances, 200 us for 8M). The whole block must call it. */
+/* Partial sum bx of problem b by a block of fkm_obj_threads(n) threads:
+ * each sums its strided distances in 4 independent partial sums, 4 loads
+ * in flight (one chain of dependent double adds took 27 us for 1M
+ * distances, 200 us for 8M). The whole block must call it. */
 __device__ __forceinline__ void fkm_objective_part(const float *dist, size_t n, double *part,
-                                                   size_t b, unsigned bx, unsigned nt) {
+                                                   size_t b, unsigned bx) {
     __shared__ double sh[32];
-    const size_t stride = (size_t)FKM_OBJ_BLOCKS * nt;
+    const size_t stride = (size_t)FKM_OBJ_BLOCKS * blockDim.x;
     const float *db = dist + b * n;
     double acc[4] = {0, 0, 0, 0};
-    if (threadIdx.x < nt) {
-        size_t i = bx * (size_t)nt + threadIdx.x;
-        for (; i + 3 * stride < n; i += 4 * stride)
+    size_t i = bx * (size_t)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride)
 #pragma unroll
-            for (int u = 0; u < 4; u++) acc[u] += db[i + u * stride];
-        for (; i < n; i += stride) acc[0] += db[i];
-    }
+        for (int u = 0; u < 4; u++) acc[u] += db[i + u * stride];
+    for (; i < n; i += stride) acc[0] += db[i];
     const double sum = fkm_block_sum_d((acc[0] + acc[1]) + (acc[2] + acc[3]), sh);
     if (threadIdx.x == 0) part[b * FKM_OBJ_BLOCKS + bx] = sum;
 }

@@ -39,14 +39,14 @@ struct BndObjective {
     const float *dist;
     size_t n;
     double *part;
-    unsigned nbnd, nt;
+    unsigned nbnd;
 };
 __global__ void boundaries_kernel(const uint32_t *keys, size_t items, size_t groups, size_t k,
                                   size_t batch, int lg, uint32_t *seg, uint32_t *finished,
                                   const BndObjective ob) {
     if (blockIdx.x >= ob.nbnd) {
         const unsigned u = blockIdx.x - ob.nbnd;
-        fkm_objective_part(ob.dist, ob.n, ob.part, u / FKM_OBJ_BLOCKS, u % FKM_OBJ_BLOCKS, ob.nt);
+        fkm_objective_part(ob.dist, ob.n, ob.part, u / FKM_OBJ_BLOCKS, u % FKM_OBJ_BLOCKS);
         return;
     }
 #pragma unroll 4
@@ -74,8 +74,8 @@ extern "C" void fkm_launch_update(fkm_gpu_state *s, size_t k, size_t k_frozen) {
     ob.n = s->n;
     ob.part = s->obj_part;
     ob.nbnd = (unsigned)((items + BND_SPAN) / BND_SPAN);
-    ob.nt = fkm_obj_threads(s->n);
-    boundaries_kernel<<<ob.nbnd + FKM_OBJ_BLOCKS * (unsigned)s->batch, ob.nt, 0, s->stream>>>(
+    boundaries_kernel<<<ob.nbnd + FKM_OBJ_BLOCKS * (unsigned)s->batch, fkm_obj_threads(s->n), 0,
+                        s->stream>>>(
         s->keys_sorted, items, groups, k, s->batch, lg, s->seg, s->finished, ob);
     fkm_launch_centroid_sum(s, k, k_frozen, s->finished);
 }

@@ -50,7 +50,7 @@ __device__ __forceinline__ float upd_scale(float s, float h) {
 #define UPD_SPAN 512
 #define UPD_ROWS 32     /* <= the threads of a block: one index load each */
 #define UPD_MAX_STAGES 8 /* cp_async_wait_pending (cp_async.cuh) goes to 8 - 2 */
-#define UPD_RING_BYTES (32 * 1024) /* the most a block's stages hold */
+#define UPD_RING_BYTES (32 * 1024) /* what a block's stages hold at most, past 3 */
 static_assert(UPD_ROWS <= 32, "a stage's row indices are one round of a block");
 
 struct UpdArgs {
@@ -66,7 +66,6 @@ struct UpdArgs {
     uint32_t stage;      /* bytes of one data stage in shared memory */
     int stages;          /* 3 .. UPD_MAX_STAGES */
     int vec16;           /* rows 16-byte aligned: cp.async pieces */
-    int l2_keep;         /* fkm_gpu_state.x_l2_keep */
     int planes;          /* the stages' layout (UpdChunk) */
 };
 
@@ -93,7 +92,6 @@ struct UpdChunk {
     size_t d, j0;
     uint32_t ds, p0, rows, ntiles, stage;
     int ns, vec16;
-    uint64_t keep; /* the rows' L2 policy where kept (fkm_l2_keep_policy) */
     unsigned char *tile; /* ns stages, each laid out as above */
     uint32_t *idx;       /* 2 ns - 1 stages of UPD_ROWS row indices */
     float *wt;           /* ns stages of UPD_ROWS weights */
@@ -136,7 +134,7 @@ __device__ __forceinline__ void upd_issue_idx(const UpdChunk<T> &ck, uint32_t kt
 /* The data (and weights) of stage kt into data slot `slot`, its row indices
  * from idx slot `islot`: 16-byte cp.async pieces, or, for rows not 16-byte
  * aligned, plain loads (8 in flight per thread) and stores. */
-template <typename T, bool KEEP>
+template <typename T>
 __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t kt, uint32_t slot,
                                                uint32_t islot) {
     if (kt >= ck.ntiles) return;
@@ -154,8 +152,7 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
             const uint32_t r = (p * ck.per_inv) >> 16, q = p - r * ck.per;
             const T *from = ck.x + (size_t)ix[r] * ck.d + ck.j0 + q * EPP;
             T *to = dst + q * ck.pl + r * ck.rs;
-            if (KEEP) cp_async16_keep(to, from, ck.keep);
-            else cp_async16(to, from); /* rows not kept: the copy as before */
+            cp_async16(to, from);
         }
         return;
     }
@@ -181,7 +178,7 @@ __device__ __forceinline__ void upd_issue_data(const UpdChunk<T> &ck, uint32_t k
  * barrier per stage; the stage refilled is the one summed the step before).
  * Thread j < ds adds column j in row order, the exact chain; with weights,
  * h gets the chain of the weights (thread 0's is the group's hassign). */
-template <typename T, bool KEEP>
+template <typename T>
 __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, float &h) {
     const uint32_t ns = (uint32_t)ck.ns, ni = 2 * ns - 1;
     for (uint32_t kt = 0; kt < ns - 1; kt++) upd_issue_idx(ck, kt, kt);
@@ -189,7 +186,7 @@ __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, f
     cp_async_wait_pending(0);
     __syncthreads();
     for (uint32_t kt = 0; kt < ns - 1; kt++) {
-        upd_issue_data<T, KEEP>(ck, kt, kt, kt);
+        upd_issue_data<T>(ck, kt, kt, kt);
         upd_issue_idx(ck, kt + ns - 1, kt + ns - 1);
         cp_async_commit();
     }
@@ -199,7 +196,7 @@ __device__ __forceinline__ void upd_sum_chunk(const UpdChunk<T> &ck, float &s, f
     for (uint32_t kt = 0; kt < ck.ntiles; kt++) {
         cp_async_wait_pending(ck.ns - 2); /* stage kt has landed */
         __syncthreads();                  /* everyone's, and stage kt - 1 is summed */
-        upd_issue_data<T, KEEP>(ck, kt + ns - 1, sl.fill, sl.idx_use);
+        upd_issue_data<T>(ck, kt + ns - 1, sl.fill, sl.idx_use);
         upd_issue_idx(ck, kt + 2 * ns - 2, sl.idx_fill);
         cp_async_commit(); /* always: keeps the group count uniform */
         const uint32_t slot = sl.sum;
@@ -277,7 +274,7 @@ __device__ __forceinline__ void upd_finish_group(const UpdArgs &a, size_t c, siz
  * pull a giant cluster fast enough); their chunk sums go to part, and the
  * last of their blocks (counted in finished) adds them in chunk order:
  * deterministic, within rounding of FAISS's order. */
-template <typename T, bool KEEP>
+template <typename T>
 __global__ void __launch_bounds__(256, 4) /* 64 registers: 32 blocks of 32, 8 of 128 fit an SM */
 centroid_sum_kernel(const UpdArgs a) {
     extern __shared__ __align__(16) unsigned char upd_smem[];
@@ -304,7 +301,7 @@ centroid_sum_kernel(const UpdArgs a) {
     const uint32_t nq = hi - lo <= C ? 1 : (hi - lo + C - 1) / C;
 
     UpdChunk<T> ck;
-    constexpr uint32_t EPP = 16 / sizeof(T);
+    constexpr uint32_t EPP = UpdChunk<T>::EPP;
     const uint32_t SPAN = a.span;
     ck.x = (const T *)a.x;
     ck.w = a.w;
@@ -318,7 +315,6 @@ centroid_sum_kernel(const UpdArgs a) {
     ck.stage = a.stage;
     ck.ns = a.stages;
     ck.vec16 = a.vec16;
-    if (KEEP) ck.keep = fkm_l2_keep_policy();
     ck.tile = upd_smem;
     ck.idx = (uint32_t *)(upd_smem + (size_t)a.stages * a.stage);
     ck.wt = (float *)(ck.idx + (2 * a.stages - 1) * UPD_ROWS);
@@ -327,7 +323,7 @@ centroid_sum_kernel(const UpdArgs a) {
     ck.pl = a.planes ? UPD_ROWS * EPP + EPP : EPP;
     ck.rs = a.planes ? EPP : ck.ds;
     float s = 0, h = 0;
-    upd_sum_chunk<T, KEEP>(ck, s, h);
+    upd_sum_chunk<T>(ck, s, h);
 
     const size_t j = ck.j0 + t;
     if (nq == 1) {
@@ -354,9 +350,10 @@ centroid_sum_kernel(const UpdArgs a) {
  * blocks per SM, each waiting out its index and row loads in series, and
  * its iteration went 2.28 -> 2.63 ms on an H200), at least 3, and at most
  * UPD_RING_BYTES of them (fp16 rows of 256 bytes: 4 stages, fp32 rows of
- * 512: 3, the best of 3 .. 8 measured there). Rows under 64 bytes: 4, which
- * keeps shared memory under 7 KB, 32 blocks per SM: there the groups are
- * short and the blocks many (pq: 4096 of ~256 rows). */
+ * 512: 3, 48 KB, the best of 3 .. 8 measured there). Rows under 64 bytes:
+ * 4, 5 KB of shared memory for pq-batched's rows of 32 bytes (32 blocks an
+ * SM), 10 KB at 60: there the groups are short and the blocks many (pq:
+ * 4096 of ~256 rows). */
 static int upd_stages(size_t stage_bytes, size_t span_bytes, size_t mean_rows) {
     if (span_bytes < 64) return 4;
     const size_t need = (mean_rows + UPD_ROWS - 1) / UPD_ROWS + 1,
@@ -366,20 +363,13 @@ static int upd_stages(size_t stage_bytes, size_t span_bytes, size_t mean_rows) {
 }
 
 /* fp32 rows of 512 bytes take 3 stages of 16 KB: past the default 48 KB */
-template <typename T, bool KEEP>
-static void upd_launch_as(dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
-                          const UpdArgs &a) {
-    if (smem > 48 * 1024)
-        cudaFuncSetAttribute(centroid_sum_kernel<T, KEEP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int)smem);
-    centroid_sum_kernel<T, KEEP><<<grid, threads, smem, stream>>>(a);
-}
-/* rows kept in L2 (fkm_gpu_state.x_l2_keep) or not */
 template <typename T>
 static void upd_launch(dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
                        const UpdArgs &a) {
-    if (a.l2_keep) upd_launch_as<T, true>(grid, threads, smem, stream, a);
-    else upd_launch_as<T, false>(grid, threads, smem, stream, a);
+    if (smem > 48 * 1024)
+        cudaFuncSetAttribute(centroid_sum_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem);
+    centroid_sum_kernel<T><<<grid, threads, smem, stream>>>(a);
 }
 
 extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_frozen,
@@ -410,7 +400,6 @@ extern "C" void fkm_launch_centroid_sum(fkm_gpu_state *s, size_t k, size_t k_fro
                                   : (UPD_ROWS * ds * xel + 15) / 16 * 16);
     a.stages = upd_stages(a.stage, ds * xel, items / groups);
     a.vec16 = (uintptr_t)s->x % 16 == 0 && d * xel % 16 == 0;
-    a.l2_keep = s->x_l2_keep;
     const size_t smem = a.stages * (size_t)a.stage + (2 * a.stages - 1) * UPD_ROWS * 4 +
                         (s->w ? a.stages * UPD_ROWS * 4 : 0);
     const unsigned threads = (unsigned)((ds + 31) / 32 * 32);

@@ -113,8 +113,8 @@ __device__ __forceinline__ void wg_arrive_in(uint32_t bar, uint32_t cta) {
                  : "memory");
 }
 /* 8 bytes (x, y) to shared-memory address `a` of block `cta` of the
- * cluster (the offset of a here), completing `bytes` of the barrier at
- * offset bar there: no fence, the waiter sees them once its phase
+ * cluster (the offset of a here), completing 8 bytes of the transaction
+ * count of the barrier at offset bar there: no fence, the waiter sees them once its phase
  * completes. */
 __device__ __forceinline__ void wg_st_async_in(uint32_t a, uint32_t bar, uint32_t cta, uint32_t x,
                                                uint32_t y) {
@@ -338,7 +338,8 @@ __device__ __forceinline__ void wg_fold(const float (&a)[4 * MT * NI], const flo
 
 /* The fold in one pass without the second best (F16HI keeps wg_fold), for
  * wide tiles: one 64-row MMA tile of NI 8-column groups, row r = h holds
- * a[4i + 2h + jj] at column col0 + 8i + 2t + jj. One pass because at K =
+ * a[4i + 2h + jj] at column col0 + 8i + jj (col0: the tile's first column
+ * + 2t, the thread's own). One pass because at K =
  * 1024 some row of a warp beats its running best on nearly every tile, so
  * wg_fold's second pass (a chain of 64 dependent selects per row) ran
  * every time. Each value, with its bias + M (assign_pack.cu), is packed
@@ -454,11 +455,17 @@ static void wg_launch_clusters(Kernel kernel, unsigned cl, size_t bytes, size_t 
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     size_t clusters = (size_t)fkm_sm_count() / cl;
+    if (clusters < 1) clusters = 1; /* the SM query failed: one cluster, slow but right */
     cfg.gridDim = dim3((unsigned)(clusters * cl));
     int active = 0;
-    if (cudaOccupancyMaxActiveClusters(&active, kernel, &cfg) == cudaSuccess && active > 0 &&
-        (size_t)active < clusters)
+    const cudaError_t before = cudaPeekAtLastError();
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &cfg) != cudaSuccess) {
+        /* not needed to launch: a failed query is not the run's error
+         * (enqueue_iterations checks the last error), an earlier one stays */
+        if (before == cudaSuccess) cudaGetLastError();
+    } else if (active > 0 && (size_t)active < clusters) {
         clusters = (size_t)active;
+    }
     if (clusters > units) clusters = units;
     cfg.gridDim = dim3((unsigned)(clusters * cl));
     cudaLaunchKernelEx(&cfg, kernel, args...);
@@ -469,8 +476,9 @@ static void wg_launch_clusters(Kernel kernel, unsigned cl, size_t bytes, size_t 
  * product, -inf past k), fkm_bias_cols(k) per problem, on the stream. */
 void fkm_wgmma_bias(const AsgArgs &A, size_t batch, cudaStream_t stream);
 /* The 256-column kernel (assign_wide.cu) for tf32, fp16, bf16, F16HI:
- * any d, rows 16-byte aligned (F16HI: F16X3's padded rows); launches the
- * biases too. False: not launched (no tensor map from the driver). */
+ * any d, rows 16-byte aligned (F16HI: F16X3's padded rows; tf32: stored
+ * rounded, A.x_tf32, which fkm_assign_wgmma checks); launches the biases
+ * too. False: not launched (no tensor map from the driver). */
 bool fkm_assign_wide(AsgArgs A, int kind, size_t batch, cudaStream_t stream);
 /* The centroid-resident kernel (assign_cres.cu) for fp16 and bf16 where d
  * <= 128, rows are 16-byte aligned and a problem's centroids fit the

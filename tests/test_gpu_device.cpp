@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "support/cudart.h"
 #include "test_gpu_support.h"
@@ -31,7 +32,10 @@ struct PoisonedOutput {
     Poisoned<float> cent;
     Poisoned<int64_t> labels;
     flashkm_output out;
-    PoisonedOutput(size_t k, size_t d, size_t n) : cent(k * d), labels(n) {
+    PoisonedOutput(size_t k, size_t d, size_t n) : cent(k * d), labels(n) { reset(); }
+    void reset() { // poisoned again, for the next run
+        cent.poison();
+        labels.poison();
         std::memset(&out, 0, sizeof out);
         out.centroids = cent.data();
         out.labels = labels.data();
@@ -98,16 +102,13 @@ TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
         ASSERT_NE(dh, nullptr);
         flashkm_params p = gpu_params(FLASHKM_PRECISION_FP16);
         p.niter = 8;
-        std::vector<Poisoned<float>> cents(B, Poisoned<float>(k * d));
-        std::vector<Poisoned<int64_t>> labels(B, Poisoned<int64_t>(n));
-        std::vector<flashkm_output> outs(B);
+        std::vector<std::unique_ptr<PoisonedOutput>> po;
+        for (size_t b = 0; b < B; b++) po.emplace_back(new PoisonedOutput(k, d, n));
+        std::vector<flashkm_output> outs(B); // the batch API takes them side by side
         auto reset = [&] {
             for (size_t b = 0; b < B; b++) {
-                cents[b].poison();
-                labels[b].poison();
-                std::memset(&outs[b], 0, sizeof outs[b]);
-                outs[b].centroids = cents[b].data();
-                outs[b].labels = labels[b].data();
+                po[b]->reset();
+                outs[b] = po[b]->out;
             }
         };
         reset();
@@ -120,9 +121,10 @@ TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
                                            FLASHKM_DTYPE_F16, &one.out),
                       FLASHKM_OK)
                 << flashkm_last_error();
-            EXPECT_TRUE(same_bits(cents[b].v.data(), one.cent.v.data(), k * d * sizeof(float)))
+            EXPECT_TRUE(same_bits(po[b]->cent.v.data(), one.cent.v.data(), k * d * sizeof(float)))
                 << "problem " << b;
-            EXPECT_TRUE(same_bits(labels[b].v.data(), one.labels.v.data(), n * sizeof(int64_t)))
+            EXPECT_TRUE(same_bits(po[b]->labels.v.data(), one.labels.v.data(),
+                                  n * sizeof(int64_t)))
                 << "problem " << b;
             EXPECT_EQ(outs[b].objective, one.out.objective) << "problem " << b;
         }
@@ -140,7 +142,7 @@ TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
                   FLASHKM_OK)
             << flashkm_last_error();
         for (size_t b = 0; b < B; b++) {
-            EXPECT_TRUE(same_bits(cents[b].v.data(), hc[b].v.data(), k * d * sizeof(float)))
+            EXPECT_TRUE(same_bits(po[b]->cent.v.data(), hc[b].v.data(), k * d * sizeof(float)))
                 << "problem " << b;
             EXPECT_EQ(outs[b].objective, houts[b].objective) << "problem " << b;
         }
@@ -150,7 +152,10 @@ TEST(GpuDevice, BatchDeviceInputGivesSeparateRuns) {
         reset();
         EXPECT_EQ(flashkm_train_batch_device(&p, B, n, d, k, dx, FLASHKM_DTYPE_F32, outs.data()),
                   FLASHKM_ERR_INVALID_ARGUMENT);
-        for (size_t b = 0; b < B; b++) EXPECT_TRUE(cents[b].untouched());
+        for (size_t b = 0; b < B; b++) {
+            EXPECT_TRUE(po[b]->cent.untouched());
+            EXPECT_TRUE(po[b]->labels.untouched());
+        }
         rt.free_(dx);
         rt.free_(dh);
     }
@@ -197,6 +202,36 @@ TEST(GpuDevice, MemoryLimitGivesOutOfMemoryWithBytes) {
 
     r = run_train(p, n, d, k, x.data()); // and without a limit it runs
     EXPECT_EQ(r.status, FLASHKM_OK) << r.error;
+}
+
+// tf32 on fp32 rows keeps a copy stored rounded for the wgmma kernels;
+// where a memory limit leaves no room for it, the run goes without (the
+// mma.sync kernel rounds the rows itself) rather than failing.
+TEST(GpuDevice, Tf32WithoutRoomForItsRoundedCopyStillTrains) {
+    FKM_REQUIRE_GPU();
+    const size_t n = 20000, d = 128, k = 300; // wgmma's 256-column kernel when it has the copy
+    const size_t rows_bytes = n * d * sizeof(float);
+    std::vector<float> x = mixture(n, d, k, 31);
+    flashkm_params p = gpu_params();
+    p.precision = FLASHKM_PRECISION_TF32;
+    TrainResult full = run_train(p, n, d, k, x.data());
+    ASSERT_EQ(full.status, FLASHKM_OK) << full.error;
+
+    p.gpu_memory_limit = 1 << 20; // what the run needs at the least, from the error
+    TrainResult r = run_train(p, n, d, k, x.data());
+    ASSERT_EQ(r.status, FLASHKM_ERR_OUT_OF_MEMORY) << r.error;
+    const size_t at = r.error.find("needs ");
+    ASSERT_NE(at, std::string::npos) << r.error;
+    const size_t need = std::strtoull(r.error.c_str() + at + 6, nullptr, 10);
+    EXPECT_GT(need, rows_bytes) << r.error;
+    EXPECT_LT(need, rows_bytes + rows_bytes / 2) << "the least it needs holds no rounded copy: "
+                                                 << r.error;
+
+    p.gpu_memory_limit = need;
+    r = run_train(p, n, d, k, x.data());
+    ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+    EXPECT_TRUE(r.centroids.all_written());
+    EXPECT_NEAR(r.objective, full.objective, 1e-3 * std::fabs(full.objective));
 }
 
 }  // namespace

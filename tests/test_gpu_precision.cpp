@@ -8,6 +8,21 @@ using namespace fkmtest;
 
 namespace {
 
+const flashkm_precision kReduced[] = {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16,
+                                      FLASHKM_PRECISION_BF16};
+// A product's relative error bound: two roundings to 2^-11 (bf16 2^-8) per
+// product, fp32 sums over d.
+double product_rel(flashkm_precision prec, size_t d) {
+    const double u = prec == FLASHKM_PRECISION_BF16 ? 0x1p-8 : 0x1p-11;
+    return 2 * (2 * u + (double)d * 0x1p-23);
+}
+AssignResult assign_in(flashkm_precision prec, flashkm_metric m, size_t n, size_t d, size_t k,
+                       const std::vector<float> &x, const std::vector<float> &c) {
+    flashkm_params p = gpu_params(prec);
+    p.metric = m;
+    return run_assign(p, n, d, k, x.data(), c.data());
+}
+
 TEST(GpuPrecision, ReducedPrecisionObjectiveWithin1e3OfFp32) {
     FKM_REQUIRE_GPU();
     const size_t n = 30011, d = 64, k = 101;
@@ -57,16 +72,11 @@ TEST(GpuPrecision, ReducedPrecisionAssignWithinItsRoundingBound) {
         }
         for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
             RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
-            for (flashkm_precision prec :
-                 {FLASHKM_PRECISION_TF32, FLASHKM_PRECISION_FP16, FLASHKM_PRECISION_BF16}) {
-                // two roundings to 2^-11 (bf16 2^-8) per product, fp32 sums
-                const double u = prec == FLASHKM_PRECISION_BF16 ? 0x1p-8 : 0x1p-11;
-                const double rel = 2 * (2 * u + (double)d * 0x1p-23);
+            for (flashkm_precision prec : kReduced) {
+                const double rel = product_rel(prec, d);
                 SCOPED_TRACE("n " + std::to_string(n) + " d " + std::to_string(d) + " precision " +
                              std::to_string((int)prec) + " metric " + std::to_string((int)m));
-                flashkm_params p = gpu_params(prec);
-                p.metric = m;
-                AssignResult r = run_assign(p, n, d, k, x.data(), c.data());
+                AssignResult r = assign_in(prec, m, n, d, k, x, c);
                 ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
                 ASSERT_TRUE(r.labels.all_written());
                 ASSERT_TRUE(r.distances.all_written());
@@ -106,6 +116,75 @@ TEST(GpuPrecision, Fp16ScalesLargeValuesInsteadOfOverflowing) {
     ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
     EXPECT_TRUE(std::isfinite(r.objective));
     EXPECT_NEAR(r.objective, ref.objective, 1e-3 * std::fabs(ref.objective));
+}
+
+// The packed fold's offset (assign_pack.cu) at the edges of its range:
+// one centroid 10^3 or one point 10^4 times the size of the rest (the
+// offset follows the largest |x| |c|, and its resolution fell far below
+// the operands' rounding at every other row: at d = 8 nearly every label
+// was wrong), and every value 10^10 (|x| |c| past 1.8e19, where |x|^2
+// |c|^2 overflows fp32). Each label must be as good as the rounding of its
+// own pairs allows, within rel |x| (|c_label| + |c_best|) of the float64
+// best, in the small-d kernel (d = 8, 16), the centroid-resident one
+// (fp16/bf16, d = 64, 128) and the 256-column one (tf32).
+TEST(GpuPrecision, ReducedPrecisionAssignsBesideFarOutliersAndHugeNorms) {
+    FKM_REQUIRE_GPU();
+    const std::pair<size_t, size_t> shapes[] = {{8, 256}, {16, 300}, {64, 300}, {128, 1024}};
+    const size_t n = 4001;
+    for (auto [d, k] : shapes) {
+        for (int variant = 0; variant < 3; variant++) {
+            std::vector<float> x = mixture(n, d, k / 4, 90 + d);
+            std::vector<float> c(x.begin() + 7 * d, x.begin() + (7 + k) * d);
+            if (variant == 0) /* fp16's range still holds it, the data's scale being 1 */
+                for (size_t e = 0; e < d; e++) c[5 * d + e] *= 1e3f;
+            else if (variant == 1)
+                for (size_t e = 0; e < d; e++) x[1234 * d + e] *= 1e4f;
+            else
+                for (std::vector<float> *v : {&x, &c})
+                    for (float &e : *v) e *= 1e10f;
+            std::vector<double> cn(k);
+            for (size_t j = 0; j < k; j++) {
+                double s = 0;
+                for (size_t e = 0; e < d; e++) s += (double)c[j * d + e] * c[j * d + e];
+                cn[j] = std::sqrt(s);
+            }
+            for (flashkm_metric m : {FLASHKM_METRIC_L2, FLASHKM_METRIC_INNER_PRODUCT}) {
+                RefAssignment ref = ref_assign(x.data(), n, d, c.data(), k, m);
+                for (flashkm_precision prec : kReduced) {
+                    const double rel = product_rel(prec, d);
+                    SCOPED_TRACE("d " + std::to_string(d) + " k " + std::to_string(k) +
+                                 (variant == 0   ? " far centroid"
+                                  : variant == 1 ? " far point"
+                                                 : " x 1e10") +
+                                 " precision " +
+                                 std::to_string((int)prec) + " metric " + std::to_string((int)m));
+                    AssignResult r = assign_in(prec, m, n, d, k, x, c);
+                    ASSERT_EQ(r.status, FLASHKM_OK) << r.error;
+                    ASSERT_TRUE(r.labels.all_written());
+                    size_t bad = 0, first = n;
+                    for (size_t i = 0; i < n; i++) {
+                        const int64_t l = r.labels.v[i];
+                        if (l < 0 || (size_t)l >= k) { bad++; first = std::min(first, i); continue; }
+                        double xx = 0, xc = 0;
+                        for (size_t e = 0; e < d; e++) {
+                            xx += (double)x[i * d + e] * x[i * d + e];
+                            xc += (double)x[i * d + e] * c[(size_t)l * d + e];
+                        }
+                        const double dl = m == FLASHKM_METRIC_L2 ? xx + cn[l] * cn[l] - 2 * xc : xc;
+                        const double tol = rel * std::sqrt(xx) * (cn[l] + cn[ref.labels[i]]) *
+                                           (m == FLASHKM_METRIC_L2 ? 2 : 1);
+                        const bool ok = m == FLASHKM_METRIC_L2
+                                            ? dl <= ref.best[i] + tol + 1e-5 * xx
+                                            : dl >= ref.best[i] - tol;
+                        if (!ok) { bad++; first = std::min(first, i); }
+                    }
+                    EXPECT_EQ(bad, 0u) << "first at point " << first << ": label "
+                                       << (first < n ? r.labels.v[first] : -1) << ", reference "
+                                       << (first < n ? ref.labels[first] : -1);
+                }
+            }
+        }
+    }
 }
 
 TEST(GpuPrecision, K65536AssignsAsTheCpuEngine) {
